@@ -1,0 +1,64 @@
+"""Input checks shared by every op: ownership (arrays belong to a backend), dtype and output arrays.
+
+Errors name the op, the argument, what was passed and what was expected, and are raised before any
+kernel runs, so a rejected call changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FLOAT_DTYPES = ("float32", "float64")
+
+
+def describe(x: Any) -> str:
+    t = type(x)
+    return f"{t.__module__.split('.')[0]}.{t.__name__}" if t.__module__ != "builtins" else t.__name__
+
+
+def check_owned(be, op: str, **arrays: Any) -> None:
+    for name, x in arrays.items():
+        if not be.owns(x):
+            raise TypeError(
+                f"{op}: {name} is a {describe(x)}, but the current backend is {be.name!r} ({be.device}); "
+                f"move it explicitly with m1.asarray({name}) (m1.to_numpy for the host)"
+            )
+
+
+def check_float(be, op: str, **arrays: Any):
+    """All arrays owned by `be`, float32 or float64, and the same dtype; returns that dtype."""
+    check_owned(be, op, **arrays)
+    for name, x in arrays.items():
+        if x.dtype.name not in FLOAT_DTYPES:
+            raise TypeError(f"{op}: {name} has dtype {x.dtype}; expected float32 or float64")
+    dtypes = {x.dtype.name for x in arrays.values()}
+    if len(dtypes) > 1:
+        listing = ", ".join(f"{n}={x.dtype}" for n, x in arrays.items())
+        raise TypeError(f"{op}: mixed dtypes ({listing}); convert with m1.asarray(x, dtype=...)")
+    return next(iter(arrays.values())).dtype
+
+
+def check_same_shape(op: str, **arrays: Any) -> None:
+    shapes = {tuple(x.shape) for x in arrays.values()}
+    if len(shapes) > 1:
+        listing = ", ".join(f"{n}.shape={tuple(x.shape)}" for n, x in arrays.items())
+        raise ValueError(f"{op}: shapes differ ({listing}); they must be equal")
+
+
+def output(be, op: str, out: Any, shape: tuple[int, ...], dtype, name: str = "out"):
+    """A fresh C-contiguous output, or the user's `out` once it is checked to fit exactly."""
+    if out is None:
+        return be.empty(shape, dtype)
+    check_owned(be, op, **{name: out})
+    if tuple(out.shape) != tuple(shape) or out.dtype != dtype:
+        raise ValueError(
+            f"{op}: {name} has shape {tuple(out.shape)} and dtype {out.dtype}; expected {tuple(shape)} {dtype}"
+        )
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{op}: {name} must be C-contiguous (got strides {out.strides})")
+    return out
+
+
+def overlaps(be, a: Any, b: Any) -> bool:
+    may_share = getattr(be.xp, "may_share_memory", None)
+    return bool(may_share(a, b)) if may_share is not None else False
