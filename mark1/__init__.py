@@ -19,6 +19,7 @@ from mark1.layer_ops import (
 )
 from mark1.ops import (
     asarray,
+    image_diff,
     matmul,
     relu,
     relu_backward,
@@ -37,7 +38,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackendUnavailable", "__version__", "adam_update", "asarray", "available_backends", "backend",
-    "bce", "bce_with_logits", "dense_backward", "dense_forward", "get_backend", "get_num_threads",
+    "bce", "bce_with_logits", "dense_backward", "dense_forward", "get_backend", "get_num_threads", "image_diff",
     "matmul", "mse", "relu", "relu_backward", "seed", "set_num_threads", "sgd_update", "sigmoid",
     "sigmoid_backward", "softmax", "softmax_backward", "softmax_cross_entropy", "tanh", "tanh_backward",
     "to_numpy", "use",

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from mark1.backends.registry import get_backend
-from mark1.checks import check_float, check_same_shape, describe, output, overlaps
+from mark1.checks import check_float, check_owned, check_same_shape, describe, output, overlaps
 
 Array = Any  # a numpy.ndarray or cupy.ndarray, depending on the backend
 
@@ -142,4 +142,20 @@ def softmax_backward(y: Array, dy: Array, out: Array | None = None) -> Array:
     out = output(be, "softmax_backward", out, y.shape, dtype)
     if y.size:
         be.ops["softmax_backward"](y, dy, out)
+    return out
+
+
+def image_diff(a: Array, b: Array, out: Array | None = None) -> Array:
+    """Per pixel, the largest absolute channel difference of two uint8 images (H, W, C) or (H, W), float32."""
+    be = get_backend()
+    check_owned(be, "image_diff", a=a, b=b)
+    for name, x in (("a", a), ("b", b)):
+        if x.dtype.name != "uint8" or x.ndim not in (2, 3):
+            raise TypeError(f"image_diff: {name} is {x.dtype} with shape {x.shape}; expected uint8 (H, W) or (H, W, C)")
+    check_same_shape("image_diff", a=a, b=b)
+    if a.ndim == 2:
+        a, b = a[:, :, None], b[:, :, None]
+    out = output(be, "image_diff", out, a.shape[:2], np.dtype("float32"))
+    if out.size:
+        be.ops["image_diff"](a, b, out)
     return out

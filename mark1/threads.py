@@ -8,7 +8,8 @@ def set_num_threads(n: int) -> None:
     import numba
 
     if not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
-        raise ValueError(f"set_num_threads: n={n}; must be in [1, {numba.config.NUMBA_NUM_THREADS}] (NUMBA_NUM_THREADS)")
+        limit = numba.config.NUMBA_NUM_THREADS
+        raise ValueError(f"set_num_threads: n={n}; must be in [1, {limit}] (the NUMBA_NUM_THREADS limit)")
     numba.set_num_threads(n)
 
 

@@ -19,6 +19,8 @@ into a no-op where that is well defined. Inputs may be non-contiguous or transpo
                                                (dx is None for a first layer: skipped)
     sgd(param, grad, velocity, lr, momentum, weight_decay)            in place
     adam(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step)  in place, step >= 1
+    image_diff(a, b, out)                      a, b uint8 (H, W, C) -> out float32 (H, W):
+                                               max over channels of |a - b| (the diff finder's kernel)
 
 m is always the batch size, `pred.shape[0]`; losses write the scalar into `loss[0]`.
 """
@@ -40,6 +42,7 @@ OP_NAMES = (
     "mse", "bce", "bce_with_logits",
     "dense_forward", "dense_backward",
     "sgd", "adam",
+    "image_diff",
 )
 
 
@@ -55,6 +58,7 @@ class Backend:
     asarray: Callable[..., Any]         # (x, dtype) -> array on this backend
     to_numpy: Callable[[Any], Any]
     synchronize: Callable[[], None] = lambda: None
+    ndimage_module: str = "scipy.ndimage"   # labelling/filters for vision; cupyx.scipy.ndimage on the GPU
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

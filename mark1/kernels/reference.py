@@ -144,11 +144,16 @@ def adam(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
     param -= lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
+def image_diff(a, b, out):
+    """Largest per-channel absolute difference of two uint8 images, as float32 (widened first: no wrap)."""
+    out[...] = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2)
+
+
 OPS = {
     name: globals()[name]
     for name in (
         "matmul", "sigmoid", "tanh", "relu", "sigmoid_backward", "tanh_backward", "relu_backward",
         "softmax", "softmax_backward", "softmax_cross_entropy", "mse", "bce", "bce_with_logits",
-        "dense_forward", "dense_backward", "sgd", "adam",
+        "dense_forward", "dense_backward", "sgd", "adam", "image_diff",
     )
 }
