@@ -1,0 +1,116 @@
+"""`mark1 bench [options]` runs the suite; `mark1 bench report [files...]` draws results side by side."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mark1.hardware import cpu_count
+
+RESULTS_DIR = Path("bench") / "results"
+
+EPILOG = """\
+threads: every CPU contender gets --threads threads (default: all CPUs, so each uses the whole machine).
+  NumPy's OpenBLAS reads OPENBLAS_NUM_THREADS once, when NumPy is imported; mark1 bench changes it at run
+  time through threadpoolctl when that is installed, otherwise export OPENBLAS_NUM_THREADS=N yourself.
+  torch.set_num_threads and numba.set_num_threads are set directly. The counts used go into the JSON.
+--backends: names of contenders (mark1-numba, numpy, torch, torch-cuda, cupy, ...) or of mark1 backends
+  (numba selects mark1-numba; numpy selects mark1-numpy and the numpy reference). The reference of each
+  device (numpy on CPU, cupy on GPU) always runs: every ratio is taken against it.
+--sizes: one integer per size, read per workload: matmul n (n×n·n×n), sigmoid elements (2^20 works),
+  dense/train_step batch size.
+"""
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bench", help="benchmark mark1's kernels against NumPy, PyTorch and CuPy on this machine",
+        description="Run the benchmark suite (quick by default, under 3 minutes on 2 cores), print a table "
+                    "and write bench/results/<machine>.json and a PNG plot.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--full", action="store_true", help="every size (matmul up to 4096, sigmoid up to 2^26)")
+    p.add_argument("--only", type=_csv, metavar="W1,W2", help="workloads: matmul,sigmoid,sigmoid_backward,dense,"
+                                                               "train_step")
+    p.add_argument("--backends", type=_csv, metavar="B1,B2", help="contenders to run (see below)")
+    p.add_argument("--sizes", type=_csv, metavar="N1,N2", help="override the sizes (see below)")
+    p.add_argument("--threads", type=int, default=cpu_count(), help="CPU threads for every contender "
+                                                                    "(default: all, here %(default)s)")
+    p.add_argument("--repeat", type=int, default=5, help="timed repeats per figure (default %(default)s)")
+    p.add_argument("--min-time", type=float, default=None,
+                   help="seconds one repeat lasts at least (default 0.05, 0.2 with --full)")
+    p.add_argument("--out", type=Path, help="results file (default bench/results/<machine>.json)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--plain", action="store_true", help="plain-text table even when rich is installed")
+    p.set_defaults(run=run_bench)
+    sub = p.add_subparsers(dest="bench_command", metavar="{report}")
+    r = sub.add_parser("report", help="render results files side by side: markdown table + PNG plot",
+                       description="Render one or more results files side by side: report.md (a markdown "
+                                   "table) and report.png (throughput vs size, one panel per workload and "
+                                   "machine).")
+    r.add_argument("files", nargs="*", type=Path, help="results JSON files (default: bench/results/*.json)")
+    r.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="where to write report.md and report.png "
+                                                                     "(default %(default)s)")
+    r.set_defaults(run=run_report)
+
+
+def _fail(message: str) -> int:
+    print(f"mark1 bench: error: {message}", file=sys.stderr)
+    return 2
+
+
+def options_from_args(args: argparse.Namespace):
+    """Options for the runner; bad names or numbers raise ValueError before anything is measured."""
+    from mark1.bench import contenders, runner, workloads
+
+    if args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    if args.repeat < 1:
+        raise ValueError(f"--repeat must be at least 1, got {args.repeat}")
+    contenders.check_selection(args.backends)
+    sizes = [workloads.parse_size(s) for s in args.sizes] if args.sizes else None
+    options = runner.Options(workloads=args.only, backends=args.backends, sizes=sizes, full=args.full,
+                             threads=args.threads, repeat=args.repeat, progress=not args.no_progress,
+                             min_time=args.min_time if args.min_time is not None else 0.2 if args.full else 0.05)
+    runner.plan(options)  # checks the workload names
+    return options
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from mark1.bench import report, results, runner, table
+
+    try:
+        options = options_from_args(args)
+    except ValueError as e:
+        return _fail(str(e))
+    data = runner.run(options, argv=["mark1", *sys.argv[1:]])
+    out = args.out or RESULTS_DIR / f"{data['machine']}.json"
+    path = results.save(data, out)
+    table.print_table(data, plain=args.plain)
+    png = report.plot([data], path.with_suffix(".png"))
+    print(f"\nwrote {path} and {png}")
+    wrong = [f for f in data["figures"] if f["status"] == "wrong"]
+    if wrong:
+        print(f"{len(wrong)} figure(s) failed the correctness check: see the table", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from mark1.bench import report
+    from mark1.bench.results import ResultsFileError
+
+    files = args.files or sorted(RESULTS_DIR.glob("*.json"))
+    if not files:
+        return _fail(f"no results files given and none in {RESULTS_DIR}/; run `mark1 bench` first")
+    try:
+        md, png = report.write_report(files, args.out_dir)
+    except ResultsFileError as e:
+        return _fail(str(e))
+    print(md.read_text())
+    print(f"wrote {md} and {png}")
+    return 0

@@ -1,0 +1,277 @@
+"""The machine a benchmark ran on: hardware, versions, thread settings and the hardware peaks.
+
+Peaks are stated with how they were obtained, so a reader can check them:
+- CPU FLOP/s: cores × max frequency × fp32 lanes per vector (avx512f → 16, avx2+fma → 8, otherwise 4) ×
+  2 FMA units × 2 FLOP per FMA. Two FMA units per core is the common case (Intel since Haswell, AMD Zen);
+  parts with one unit reach half of this, so the fraction is a lower bound there.
+- GPU FLOP/s: NVIDIA's published fp32 (non-tensor-core) peak for the device name, from the table below.
+- Memory bandwidth: measured, as bytes read + written per second by a large array copy (a STREAM-like copy).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import re
+import sys
+import time
+from functools import cache
+
+import numpy as np
+
+from mark1.hardware import cpu_count, cpu_model
+
+COPY_BYTES = 256 * 2**20   # far larger than any cache, so the copy measures DRAM (HBM) bandwidth
+
+# fp32 peak TFLOP/s without tensor cores, from NVIDIA's datasheets; first matching substring wins.
+GPU_FP32_TFLOPS: tuple[tuple[str, float, str], ...] = (
+    ("H200", 67.0, "NVIDIA H200 Tensor Core GPU datasheet (SXM)"),
+    ("H100 PCIe", 51.0, "NVIDIA H100 Tensor Core GPU datasheet (PCIe)"),
+    ("H100 NVL", 60.0, "NVIDIA H100 Tensor Core GPU datasheet (NVL)"),
+    ("H100", 67.0, "NVIDIA H100 Tensor Core GPU datasheet (SXM)"),
+    ("GH200", 67.0, "NVIDIA GH200 Grace Hopper Superchip datasheet"),
+    ("A100", 19.5, "NVIDIA A100 Tensor Core GPU datasheet"),
+    ("A10G", 31.2, "NVIDIA A10 Tensor Core GPU datasheet"),
+    ("A10", 31.2, "NVIDIA A10 Tensor Core GPU datasheet"),
+    ("L40S", 91.6, "NVIDIA L40S GPU datasheet"),
+    ("L4", 30.3, "NVIDIA L4 Tensor Core GPU datasheet"),
+    ("T4", 8.1, "NVIDIA T4 Tensor Core GPU datasheet"),
+    ("V100", 15.7, "NVIDIA V100 Tensor Core GPU datasheet (SXM2)"),
+    ("RTX 4090", 82.6, "NVIDIA Ada Lovelace architecture whitepaper (RTX 4090)"),
+    ("RTX 3090", 35.6, "NVIDIA Ampere GA102 architecture whitepaper (RTX 3090)"),
+)
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def _max_frequency_mhz() -> tuple[float, str]:
+    """The highest clock we can find, and where it came from."""
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as f:
+            return int(f.read()) / 1000, "cpufreq cpuinfo_max_freq"
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/proc/cpuinfo") as f:
+            mhz = [float(line.split(":")[1]) for line in f if line.startswith("cpu MHz")]
+        if mhz:
+            return max(mhz), "/proc/cpuinfo 'cpu MHz' (current clock; no cpufreq max exposed)"
+    except (OSError, ValueError):
+        pass
+    match = re.search(r"@\s*([\d.]+)\s*GHz", cpu_model())
+    if match:
+        return float(match.group(1)) * 1000, "the GHz in the CPU model name"
+    return 2000.0, "unknown: assumed 2000 MHz"
+
+
+def cpu_peak() -> dict:
+    """Theoretical fp32 FLOP/s of the CPUs this process may use, with the formula spelled out."""
+    flags = _cpu_flags()
+    if "avx512f" in flags:
+        lanes, isa = 16, "avx512f"
+    elif {"avx2", "fma"} <= flags:
+        lanes, isa = 8, "avx2+fma"
+    else:
+        lanes, isa = 4, "sse/neon (128-bit)"
+    cores = cpu_count()
+    mhz, source = _max_frequency_mhz()
+    gflops = cores * mhz / 1000 * lanes * 2 * 2
+    formula = (f"{cores} cores × {mhz:.0f} MHz × {lanes} fp32 lanes ({isa}) × 2 FMA units × 2 FLOP/FMA "
+               f"= {gflops:.1f} GFLOP/s")
+    return {"flop_per_s": gflops * 1e9, "formula": formula, "cores": cores, "mhz": mhz, "mhz_source": source,
+            "lanes": lanes, "isa": isa}
+
+
+def gpu_peak(name: str) -> dict | None:
+    for key, tflops, source in GPU_FP32_TFLOPS:
+        if key.lower() in name.lower():
+            return {"flop_per_s": tflops * 1e12, "formula": f"{tflops} TFLOP/s fp32 for '{key}'", "source": source}
+    return None
+
+
+def gpu_unavailable_reason() -> str | None:
+    """Why CuPy cannot use a GPU here, or None when one is visible."""
+    try:
+        import cupy
+    except ImportError:
+        return "CuPy is not installed"
+    try:
+        if cupy.cuda.runtime.getDeviceCount() == 0:
+            return "no CUDA device visible"
+    except Exception as e:  # no driver, or a driver too old for this CuPy
+        return f"no usable CUDA driver ({type(e).__name__}: {e})"
+    return None
+
+
+@cache
+def gpu_info() -> dict | None:
+    if gpu_unavailable_reason():
+        return None
+    import cupy
+
+    props = cupy.cuda.runtime.getDeviceProperties(0)
+    name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+    driver = cupy.cuda.runtime.driverGetVersion()
+    return {"name": name, "memory_bytes": int(props["totalGlobalMem"]),
+            "compute_capability": f"{props['major']}.{props['minor']}", "sms": int(props["multiProcessorCount"]),
+            "cuda_driver": f"{driver // 1000}.{driver % 1000 // 10}"}
+
+
+def memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _slug(text: str) -> str:
+    text = re.sub(r"\((r|tm)\)|\bcpu\b|\bprocessor\b|@.*$", "", text, flags=re.I)
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def machine_slug() -> str:
+    """File-name-safe, hostname-free: CPU model and core count, plus the GPU's name where there is one."""
+    gpu = gpu_info()
+    slug = f"{_slug(cpu_model())}-{cpu_count()}c"
+    return f"{slug}_{_slug(gpu['name'])}" if gpu else slug
+
+
+def _version(module: str) -> str | None:
+    try:
+        return importlib.import_module(module).__version__
+    except Exception:  # not installed, or fails to import on this machine: either way not part of the run
+        return None
+
+
+def versions() -> dict:
+    import mark1
+
+    out = {"python": platform.python_version(), "mark1": mark1.__version__, "numpy": np.__version__}
+    for module in ("numba", "cupy", "torch"):
+        out[module] = _version(module)
+    blas = blas_info()
+    out["blas"] = f"{blas['internal_api']} {blas.get('version') or ''}".strip() if blas else None
+    gpu = gpu_info()
+    out["cuda_driver"] = gpu["cuda_driver"] if gpu else None
+    return out
+
+
+def hardware() -> dict:
+    gpu = gpu_info()
+    return {"cpu_model": cpu_model(), "cpu_count": cpu_count(), "memory_bytes": memory_bytes(),
+            "machine": platform.machine(), "gpu": gpu}
+
+
+def blas_info() -> dict | None:
+    """NumPy's BLAS library and its thread count, via threadpoolctl when it is installed."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    return blas[0] if blas else None
+
+
+_blas_limiter = None   # kept alive: threadpoolctl restores the old limit when its limiter is collected
+
+
+def set_threads(n: int) -> dict:
+    """Give every CPU contender n threads; returns what each library actually uses, for the results file.
+
+    OpenBLAS reads OPENBLAS_NUM_THREADS once, when NumPy is imported; afterwards only threadpoolctl can change
+    it. Without threadpoolctl NumPy keeps what the environment gave it (all cores by default).
+    """
+    global _blas_limiter
+    settings = {"requested": n}
+    try:
+        from threadpoolctl import threadpool_limits
+
+        _blas_limiter = threadpool_limits(limits=n, user_api="blas")
+    except ImportError:
+        pass
+    blas = blas_info()
+    settings["numpy_blas"] = blas["num_threads"] if blas else os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    try:
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        settings["numba"] = numba.get_num_threads()
+    except ImportError:
+        pass
+    if "torch" in sys.modules or _version("torch"):
+        import torch
+
+        torch.set_num_threads(n)
+        settings["torch"] = torch.get_num_threads()
+    return settings
+
+
+def measure_cpu_bandwidth(repeat: int = 5, nbytes: int | None = None) -> dict:
+    """Copy a 256 MiB float32 array; bandwidth counts the bytes read plus the bytes written.
+
+    np.copyto runs on one thread; when numba is installed a parallel copy on all the threads is measured
+    too (one core rarely saturates a server's memory), and the faster one is the peak.
+    """
+    src = np.ones((nbytes or COPY_BYTES) // 4, dtype=np.float32)
+    dst = np.empty_like(src)
+    methods = {"numpy.copyto (1 thread)": lambda: np.copyto(dst, src)}
+    try:
+        import numba
+
+        methods[f"numba prange copy ({numba.get_num_threads()} threads)"] = _numba_copy(src, dst)
+    except ImportError:
+        pass
+    results = {}
+    for name, copy in methods.items():
+        copy()  # first touch and JIT
+        best = min(_timed(copy) for _ in range(repeat))
+        results[name] = 2 * src.nbytes / best
+    method = max(results, key=results.get)
+    return {"bytes_per_s": results[method], "method": method, "array_bytes": src.nbytes,
+            "all_methods": {k: v / 1e9 for k, v in results.items()}}
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _numba_copy(src, dst):
+    import numba
+
+    @numba.njit(parallel=True)
+    def copy(a, b):
+        for i in numba.prange(a.size):
+            b[i] = a[i]
+
+    return lambda: copy(src, dst)
+
+
+def measure_gpu_bandwidth(repeat: int = 5, nbytes: int | None = None) -> dict:
+    """Device-to-device copy of a 1 GiB CuPy array (HBM, far beyond L2), timed with CUDA events."""
+    import cupy
+
+    src = cupy.ones(4 * (nbytes or COPY_BYTES) // 4, dtype=cupy.float32)
+    dst = cupy.empty_like(src)
+    dst[...] = src
+    times = []
+    for _ in range(repeat):
+        start, end = cupy.cuda.Event(), cupy.cuda.Event()
+        start.record()
+        dst[...] = src
+        end.record()
+        end.synchronize()
+        times.append(cupy.cuda.get_elapsed_time(start, end) / 1e3)
+    return {"bytes_per_s": 2 * src.nbytes / min(times), "method": "cupy device copy (CUDA events)",
+            "array_bytes": src.nbytes}

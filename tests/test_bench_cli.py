@@ -1,0 +1,96 @@
+"""`mark1 bench` command line: parsing, bad names and sizes, unusable contenders, a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mark1 import cli
+from mark1.bench import cli as bench_cli
+from mark1.bench import contenders, machine, results, workloads
+
+TINY = ["--sizes", "16", "--repeat", "1", "--min-time", "0.0005", "--no-progress", "--plain"]
+
+
+@pytest.fixture
+def small_copy(monkeypatch):
+    """The bandwidth benchmark on 4 MiB instead of 256 MiB: tests check the plumbing, not the machine."""
+    monkeypatch.setattr(machine, "COPY_BYTES", 4 * 2**20)
+
+
+def test_bench_and_report_subcommands_parse():
+    parser = cli.build_parser()
+    args = parser.parse_args(["bench", "--full", "--only", "matmul, sigmoid", "--threads", "1", "--repeat", "3"])
+    assert args.run is bench_cli.run_bench
+    assert args.full and args.only == ["matmul", "sigmoid"] and args.threads == 1 and args.repeat == 3
+    args = parser.parse_args(["bench", "report", "a.json", "b.json", "--out-dir", "out"])
+    assert args.run is bench_cli.run_report
+    assert [str(f) for f in args.files] == ["a.json", "b.json"] and str(args.out_dir) == "out"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--only", "matmal"], ["unknown workload 'matmal'", "matmul", "sigmoid_backward", "train_step"]),
+        (["--backends", "numbaa"], ["unknown backend 'numbaa'", "mark1-numba", "torch", "cupy"]),
+        (["--sizes", "12x"], ["cannot read '12x'", "2^20"]),
+        (["--sizes", "0"], ["'0' is not a positive size"]),
+        (["--threads", "0"], ["--threads must be at least 1"]),
+        (["--repeat", "0"], ["--repeat must be at least 1"]),
+    ],
+)
+def test_bad_input_is_a_clear_error_and_runs_nothing(argv, expected, capsys, tmp_path):
+    out = tmp_path / "r.json"
+    assert cli.main(["bench", *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    for text in expected:
+        assert text in err
+    assert not out.exists()
+
+
+def test_unusable_contender_is_skipped_with_its_reason(monkeypatch):
+    real = contenders.unavailable_reason
+    monkeypatch.setattr(contenders, "unavailable_reason",
+                        lambda name: "pretend it is missing" if name == "numpy" else real(name))
+    found, skipped = contenders.discover(["numpy"])
+    assert [c.name for c in found] == ["numpy"]   # the CPU reference always runs
+    assert {"name": "mark1-numpy", "reason": "pretend it is missing"} in skipped
+
+
+def test_selection_by_backend_name_picks_mark1_backend_and_reference():
+    found, _ = contenders.discover(["numpy"])
+    assert {c.name for c in found} == {"mark1-numpy", "numpy"}
+
+
+def test_tiny_end_to_end_run_writes_json_png_and_table(tmp_path, capsys, small_copy):
+    out = tmp_path / "run.json"
+    code = cli.main(["bench", "--backends", "numpy", "--out", str(out), *TINY])
+    assert code == 0
+    printed = capsys.readouterr().out
+    data = results.load(out)
+    assert out.with_suffix(".png").stat().st_size > 10_000
+    names = {(f["workload"], f["contender"]) for f in data["figures"]}
+    assert names == {(w, c) for w in workloads.WORKLOADS for c in ("mark1-numpy", "numpy")}
+    for f in data["figures"]:
+        assert f["status"] == "ok", f
+        assert f["error"] <= workloads.TOLERANCE and f["value"] > 0 and f["dtype"] == "float32"
+        assert f["seconds"]["min"] <= f["seconds"]["median"] <= f["seconds"]["max"]
+        assert f["first_call_s"] > 0 and f["repeats"] == 1 and f["number"] >= 1
+        assert f["fraction_of_peak"] > 0 and f["reference"] == "numpy"
+        if f["contender"] == "numpy":
+            assert f["ratio_to_reference"] == pytest.approx(1.0)
+    assert data["threads"]["requested"] >= 1
+    assert "GFLOP/s" in data["peaks"]["cpu"]["formula"] and data["peaks"]["cpu"]["bytes_per_s"] > 0
+    assert data["versions"]["numpy"] and data["hardware"]["cpu_count"] >= 1
+    assert "train_step" in printed and "× ref" in printed and "CPU peak" in printed
+
+
+def test_results_file_round_trips(tmp_path, small_copy):
+    from mark1.bench import runner
+
+    data = runner.run(runner.Options(workloads=["sigmoid"], backends=["numpy"], sizes=[64], repeat=1,
+                                     min_time=0.0005, progress=False), argv=["test"], log=lambda s: None)
+    path = results.save(data, tmp_path / "deep" / "r.json")
+    assert results.load(path) == json.loads(json.dumps(data))
