@@ -90,7 +90,7 @@ def plot(runs: list[dict], path: str | Path) -> Path:
                 axes[row][col].set_ylabel("")
     fig.suptitle("mark1 bench: throughput vs problem size\n(median over repeats; bars: slowest–fastest repeat)",
                  fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))   # leave half an inch for the title
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -103,12 +103,14 @@ def _panel(ax, run: dict, workload: str, colors: dict) -> None:
     ok = [f for f in figs if f["status"] == "ok"]
     unit = figs[0]["unit"] if figs else ""
     for contender in sorted({f["contender"] for f in ok}):
-        pts = sorted((f for f in ok if f["contender"] == contender), key=lambda f: f["x"])
-        xs, ys = [f["x"] for f in pts], [f["value"] for f in pts]
-        low = [f["value"] - f.get("value_min", f["value"]) for f in pts]
-        high = [f.get("value_max", f["value"]) - f["value"] for f in pts]
-        ax.errorbar(xs, ys, yerr=[low, high], marker="o", markersize=4, capsize=2, color=colors[contender],
-                    label=contender)
+        mine = sorted((f for f in ok if f["contender"] == contender), key=lambda f: f["x"])
+        series = [f for f in mine if len(set(f.get("dims", ()))) <= 1]   # a size sweep: square n, or one count
+        others = [f for f in mine if f not in series]                     # matmul's MLP layer shapes
+        _errorbar(ax, series, color=colors[contender], label=contender, marker="o")
+        _errorbar(ax, others, color=colors[contender], marker="s", linestyle="none", markerfacecolor="none")
+    if any(len(set(f.get("dims", ()))) > 1 for f in ok):
+        ax.plot([], [], marker="s", linestyle="none", markerfacecolor="none", color="0.3",
+                label="hollow: MLP layer shapes")
     for device, style in PEAK_STYLE.items():
         pts = sorted({(f["x"], f["peak_value"]) for f in ok if f["device"] == device and f.get("peak_value")})
         if not pts:
@@ -129,6 +131,15 @@ def _panel(ax, run: dict, workload: str, colors: dict) -> None:
         ax.legend(fontsize=7, loc="best")
     else:
         ax.text(0.5, 0.5, "no results", ha="center", va="center", transform=ax.transAxes)
+
+
+def _errorbar(ax, figs: list[dict], **style) -> None:
+    if not figs:
+        return
+    ys = [f["value"] for f in figs]
+    low = [f["value"] - f.get("value_min", f["value"]) for f in figs]
+    high = [f.get("value_max", f["value"]) - f["value"] for f in figs]
+    ax.errorbar([f["x"] for f in figs], ys, yerr=[low, high], markersize=4, capsize=2, **style)
 
 
 def load_all(paths: list[str | Path]) -> list[dict]:
