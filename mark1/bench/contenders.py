@@ -170,21 +170,25 @@ def mark1_builders() -> dict[str, Builder]:
 
 
 def mark1_train_step(inp: Arrays) -> Prepared:
-    """One SGD step from the layer ops: what mark1.nn's Dense/Sigmoid/CrossEntropyLoss/SGD run underneath."""
-    params = [m1.asarray(inp[k].copy()) for k in wl.PARAM_NAMES]   # updated in place: never the inputs
-    velocities = [m1.get_backend().zeros(p.shape, p.dtype) for p in params]
+    """One SGD step through mark1.nn, written as the README's training loop (Dense+Sigmoid run fused)."""
+    from mark1 import nn
+
+    layers = []
+    for i, act in enumerate(wl.MLP_ACTIVATIONS):
+        dense = nn.Dense(*inp[f"w{i + 1}"].shape)
+        layers += [dense, nn.Sigmoid()] if act == "sigmoid" else [dense]
+    model = nn.Sequential(*layers)
+    params = model.parameters()
+    for p, key in zip(params, wl.PARAM_NAMES, strict=True):   # the benchmark's weights, not a fresh init
+        p.data = m1.asarray(inp[key].copy())
+    loss = nn.CrossEntropyLoss(check_labels=False)            # labels are checked once, as fit does
+    opt = nn.SGD(params, lr=wl.LEARNING_RATE)
     x, labels = m1.asarray(inp["x"]), m1.asarray(inp["labels"], dtype=np.int64)
 
     def run():
-        acts = [x]
-        for i, act in enumerate(wl.MLP_ACTIVATIONS):
-            acts.append(m1.dense_forward(acts[-1], params[2 * i], params[2 * i + 1], act))
-        _, grad = m1.softmax_cross_entropy(acts[-1], labels, check_labels=False)
-        for i in reversed(range(len(wl.MLP_ACTIVATIONS))):
-            w, b = params[2 * i], params[2 * i + 1]
-            grad_in, dw, db = m1.dense_backward(acts[i], w, acts[i + 1], grad, wl.MLP_ACTIVATIONS[i], need_dx=i > 0)
-            m1.sgd_update(w, dw, velocities[2 * i], wl.LEARNING_RATE)
-            m1.sgd_update(b, db, velocities[2 * i + 1], wl.LEARNING_RATE)
-            grad = grad_in
+        loss(model(x), labels)
+        model.backward(loss.backward())
+        opt.step()
+        opt.zero_grad()
 
-    return Prepared(run, lambda: {k: m1.to_numpy(p) for k, p in zip(wl.PARAM_NAMES, params, strict=True)})
+    return Prepared(run, lambda: {k: m1.to_numpy(p.data) for k, p in zip(wl.PARAM_NAMES, params, strict=True)})

@@ -262,7 +262,8 @@ def measure_gpu_bandwidth(repeat: int = 5, nbytes: int | None = None) -> dict:
     """Device-to-device copy of a 1 GiB CuPy array (HBM, far beyond L2), timed with CUDA events."""
     import cupy
 
-    src = cupy.ones(4 * (nbytes or COPY_BYTES) // 4, dtype=cupy.float32)
+    nbytes = 4 * (nbytes or COPY_BYTES)   # 1 GiB: four times the CPU's array, to stay far beyond the L2 cache
+    src = cupy.ones(nbytes // 4, dtype=cupy.float32)
     dst = cupy.empty_like(src)
     dst[...] = src
     times = []
