@@ -68,7 +68,8 @@ def markdown(runs: list[dict]) -> str:
     for key in _row_keys(runs):
         lines.append("| " + " | ".join([*key, *(_cell(i.get(key)) for i in index)]) + " |")
     notes = ["", "Throughput is the median over repeats; the ratio is to the same-device reference measured in the "
-             "same run (numpy on CPU, cupy/cuBLAS on GPU), higher is faster.", ""]
+             "same run (numpy on CPU, cupy/cuBLAS on GPU), higher is faster. The peak of GB/s figures is the measured "
+             "DRAM copy bandwidth, so arrays that fit in cache can exceed 100%.", ""]
     return "\n".join(lines + notes + [line for run in runs for line in machine_lines(run)]) + "\n"
 
 

@@ -61,7 +61,8 @@ def caption(results: dict) -> str:
         if f["status"] != "ok":
             lines.append(f"{f['status']}: {f['workload']} {f['size']} {f['contender']}: {f.get('message')}")
     lines.append("× ref: throughput over the same-device reference in this run (numpy on CPU, cupy on GPU); "
-                 "higher is faster. Spread: throughput at the slowest and fastest repeat.")
+                 "higher is faster. Spread: throughput at the slowest and fastest repeat. % peak of GB/s is of "
+                 "the measured DRAM copy: arrays that fit in cache can exceed 100%.")
     return "\n".join(lines)
 
 
@@ -90,4 +91,4 @@ def print_table(results: dict, plain: bool = False) -> None:
             table.add_section()
         last = r[0]
         table.add_row(*r)
-    Console(width=max(120, shutil.get_terminal_size().columns)).print(table)
+    Console(width=max(150, shutil.get_terminal_size().columns)).print(table)   # narrower truncates the names
