@@ -15,6 +15,7 @@ Any program that writes this shape can be drawn by `mark1 bench report` (the GPU
                  "gpu": null | {flop_per_s, formula, source, bytes_per_s, bandwidth_method}}
     contenders  [{name, device: "cpu" | "gpu", description}]
     skipped     [{name, reason}]: contenders that could not run here
+    interrupted true when the run was stopped (Ctrl-C) and `figures` holds only what was measured by then
     figures     one per (workload, size, contender):
       workload, size (label), dims [ints], x (number on the plot's x axis), x_label, dtype "float32",
       contender, device, unit ("GFLOP/s" | "GB/s" | "steps/s"), work (FLOP or bytes per call), work_kind,

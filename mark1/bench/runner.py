@@ -60,7 +60,27 @@ def run(options: Options, argv: list[str] | None = None, log: Callable[[str], No
     say(f"threads: {threads}; measuring memory bandwidth ...")
     peaks = measure_peaks(contenders, options.copy_bytes)
     tasks = [(w, s, [c for c in contenders if c.supports(w.name)]) for w, s in pairs]
-    figures = []
+    figures: list[dict] = []
+    interrupted = False
+    try:
+        _measure_all(tasks, options, peaks, figures, say)
+    except KeyboardInterrupt:   # Ctrl-C: keep what was measured, the file says the run is incomplete
+        interrupted = True
+        say(f"interrupted: keeping the {len(figures)} figures measured so far")
+    add_ratios(figures)
+    return {
+        "schema": SCHEMA, "machine": machine.machine_slug(),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": list(argv or []), "suite": options.suite, "hardware": machine.hardware(),
+        "versions": machine.versions(), "threads": threads, "peaks": peaks,
+        "contenders": [{"name": c.name, "device": c.device, "description": c.description} for c in contenders],
+        "skipped": skipped, "interrupted": interrupted, "figures": figures,
+    }
+
+
+def _measure_all(tasks, options: Options, peaks: dict, figures: list[dict], say: Callable[[str], None]) -> None:
+    from tqdm import tqdm
+
     with tqdm(total=sum(len(cs) for _, _, cs in tasks), unit="figure", disable=not options.progress,
               file=sys.stderr) as bar:
         for workload, size, chosen in tasks:
@@ -73,15 +93,6 @@ def run(options: Options, argv: list[str] | None = None, log: Callable[[str], No
                     say(f"{workload.name} {size.label} {contender.name}: {fig['status']}: {fig.get('message')}")
                 figures.append(fig)
                 bar.update()
-    add_ratios(figures)
-    return {
-        "schema": SCHEMA, "machine": machine.machine_slug(),
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": list(argv or []), "suite": options.suite, "hardware": machine.hardware(),
-        "versions": machine.versions(), "threads": threads, "peaks": peaks,
-        "contenders": [{"name": c.name, "device": c.device, "description": c.description} for c in contenders],
-        "skipped": skipped, "figures": figures,
-    }
 
 
 def measure_peaks(contenders: list[Contender], copy_bytes: int | None = None) -> dict:
