@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ class Options:
     min_time: float = 0.05                 # seconds per repeat at least (calls are batched to reach it)
     progress: bool = True
     copy_bytes: int | None = None          # bandwidth benchmark array size (None: machine.COPY_BYTES)
+    settle_s: float = 0.1                  # idle before each figure: see measure()
 
     @property
     def suite(self) -> str:
@@ -120,6 +122,9 @@ def measure(workload: wl.Workload, size: wl.Size, contender: Contender, inputs: 
         with contender.activate():
             clock = contender.make_clock()
             prepared = contender.prepare(workload.name, inputs)
+            # OpenBLAS and OpenMP workers keep spinning for up to ~0.1 s after their last call; on a small
+            # machine they would take the cores from the next library's threads, so let them go to sleep first.
+            time.sleep(options.settle_s)
             first_s = first_call(clock, prepared.run)
             fig["error"] = err = workload.check(inputs, prepared.fetch(), expected)
             if not err <= wl.TOLERANCE:
