@@ -36,6 +36,9 @@ def test_bench_and_report_subcommands_parse():
         (["--backends", "numbaa"], ["unknown backend 'numbaa'", "mark1-numba", "torch", "cupy"]),
         (["--sizes", "12x"], ["cannot read '12x'", "2^20"]),
         (["--sizes", "0"], ["'0' is not a positive size"]),
+        (["--sizes", "2^26"], ["67108864 is too large for matmul", "matmul=N"]),
+        (["--sizes", "matmal=64"], ["unknown workload 'matmal'"]),
+        (["--only", "dense", "--sizes", "matmul=64"], ["--sizes names matmul, which this run does not include"]),
         (["--threads", "0"], ["--threads must be at least 1"]),
         (["--repeat", "0"], ["--repeat must be at least 1"]),
     ],
@@ -90,7 +93,18 @@ def test_tiny_end_to_end_run_writes_json_png_and_table(tmp_path, capsys, small_c
 def test_results_file_round_trips(tmp_path, small_copy):
     from mark1.bench import runner
 
-    data = runner.run(runner.Options(workloads=["sigmoid"], backends=["numpy"], sizes=[64], repeat=1,
+    data = runner.run(runner.Options(workloads=["sigmoid"], backends=["numpy"], sizes=[(None, 64)], repeat=1,
                                      min_time=0.0005, progress=False), argv=["test"], log=lambda s: None)
     path = results.save(data, tmp_path / "deep" / "r.json")
     assert results.load(path) == json.loads(json.dumps(data))
+
+
+def test_sizes_for_one_workload_leave_the_others_at_the_suite_sizes():
+    from mark1.bench import runner
+
+    opts = runner.Options(workloads=["matmul", "sigmoid"], sizes=workloads.parse_sizes(["matmul=64", "96"]))
+    plan = [(w.name, s.label) for w, s in runner.plan(opts)]
+    assert plan == [("matmul", "64"), ("matmul", "96"), ("sigmoid", "96")]
+    opts = runner.Options(workloads=["matmul", "sigmoid"], sizes=workloads.parse_sizes(["sigmoid=2^10"]))
+    plan = [(w.name, s.label) for w, s in runner.plan(opts)]
+    assert plan == [("matmul", s.label) for s in workloads.WORKLOADS["matmul"].quick] + [("sigmoid", "2^10")]

@@ -19,7 +19,8 @@ threads: every CPU contender gets --threads threads (default: all CPUs, so each 
   (numba selects mark1-numba; numpy selects mark1-numpy and the numpy reference). The reference of each
   device (numpy on CPU, cupy on GPU) always runs: every ratio is taken against it.
 --sizes: one integer per size, read per workload: matmul n (n×n·n×n), sigmoid elements (2^20 works),
-  dense/train_step batch size.
+  dense/train_step batch size. workload=N gives a size to that workload only, and a workload given no
+  size keeps the suite's: --only matmul,sigmoid --sizes matmul=4096,sigmoid=2^26.
 """
 
 
@@ -72,7 +73,7 @@ def options_from_args(args: argparse.Namespace):
     if args.repeat < 1:
         raise ValueError(f"--repeat must be at least 1, got {args.repeat}")
     contenders.check_selection(args.backends)
-    sizes = [workloads.parse_size(s) for s in args.sizes] if args.sizes else None
+    sizes = workloads.parse_sizes(args.sizes) if args.sizes else None
     options = runner.Options(workloads=args.only, backends=args.backends, sizes=sizes, full=args.full,
                              threads=args.threads, repeat=args.repeat, progress=not args.no_progress,
                              min_time=args.min_time if args.min_time is not None else 0.2 if args.full else 0.05)

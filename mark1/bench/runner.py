@@ -27,7 +27,7 @@ from mark1.bench.timing import first_call, steady_state
 class Options:
     workloads: list[str] | None = None     # None: all
     backends: list[str] | None = None      # None: every usable contender
-    sizes: list[int] | None = None         # None: the suite's sizes
+    sizes: list[tuple[str | None, int]] | None = None   # (workload or None for all, n); None: the suite's
     full: bool = False
     threads: int = 1
     repeat: int = 5
@@ -44,8 +44,17 @@ class Options:
 def plan(options: Options) -> list[tuple[wl.Workload, wl.Size]]:
     """(workload, size) pairs to run, in order; bad names and sizes raise ValueError before anything runs."""
     pairs = []
-    for workload in wl.select(options.workloads):
-        sizes = [workload.size_from_int(n) for n in options.sizes] if options.sizes else workload.sizes(options.full)
+    chosen = wl.select(options.workloads)
+    named = {name for name, _ in options.sizes or () if name}
+    outside = named - {w.name for w in chosen}
+    if outside:
+        raise ValueError(f"--sizes names {', '.join(sorted(outside))}, which this run does not include (--only)")
+    for workload in chosen:
+        if options.sizes:
+            mine = [n for name, n in options.sizes if name in (None, workload.name)]
+            sizes = [workload.size_from_int(n) for n in mine] if mine else list(workload.sizes(options.full))
+        else:
+            sizes = list(workload.sizes(options.full))
         pairs += [(workload, s) for s in sizes]
     return pairs
 

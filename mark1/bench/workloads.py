@@ -63,6 +63,9 @@ class Workload:
 
     def size_from_int(self, n: int) -> Size:
         """The size a user means by one integer in --sizes (matrix side, element count or batch)."""
+        if n > SIZE_LIMITS[self.name]:
+            raise ValueError(f"--sizes: {n} is too large for {self.name} (at most {SIZE_LIMITS[self.name]}); "
+                             f"write {self.name}=N to give a size to one workload only")
         return SIZE_FROM_INT[self.name](n)
 
 
@@ -288,6 +291,9 @@ SIZE_FROM_INT: dict[str, Callable[[int], Size]] = {
 }
 
 
+SIZE_LIMITS = {"matmul": 32768, "sigmoid": 2**30, "sigmoid_backward": 2**30, "dense": 2**20, "train_step": 2**20}
+
+
 def select(names: list[str] | None) -> list[Workload]:
     """The workloads named (all when None), in suite order; an unknown name lists the valid ones."""
     if not names:
@@ -296,6 +302,17 @@ def select(names: list[str] | None) -> list[Workload]:
     if unknown:
         raise ValueError(f"unknown workload {', '.join(map(repr, unknown))}; valid workloads: {', '.join(WORKLOADS)}")
     return [w for name, w in WORKLOADS.items() if name in names]
+
+
+def parse_sizes(tokens: list[str]) -> list[tuple[str | None, int]]:
+    """--sizes tokens: 'N' applies to every workload run, 'workload=N' to that one only."""
+    out = []
+    for token in tokens:
+        name, _, value = token.rpartition("=")
+        if name:
+            select([name.strip()])   # an unknown workload lists the valid ones
+        out.append((name.strip() or None, parse_size(value)))
+    return out
 
 
 def parse_size(text: str) -> int:
