@@ -44,6 +44,17 @@ def test_the_check_catches_a_wrong_result(workload):
     assert workload.check(inputs, got, expected) > wl.TOLERANCE
 
 
+@pytest.mark.parametrize("n", [64, 1024])
+def test_matmul_check_sees_one_wrong_element_in_a_large_product(n):
+    matmul = wl.WORKLOADS["matmul"]
+    size = matmul.size_from_int(n)
+    inputs = matmul.make_inputs(size, np.random.default_rng(0))
+    c = inputs["a"] @ inputs["b"]
+    assert matmul.check(inputs, {"c": c}, {}) < 1e-5                       # float32 round-off only
+    c[n // 3, n // 5] += 0.5 * np.sqrt(np.mean(c.astype(np.float64) ** 2))
+    assert matmul.check(inputs, {"c": c}, {}) > wl.TOLERANCE
+
+
 def test_train_step_check_compares_the_update_not_the_weights():
     size = SMALL["train_step"]
     inputs = wl.WORKLOADS["train_step"].make_inputs(size, np.random.default_rng(0))
