@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from mark1 import cli
@@ -108,3 +109,52 @@ def test_sizes_for_one_workload_leave_the_others_at_the_suite_sizes():
     opts = runner.Options(workloads=["matmul", "sigmoid"], sizes=workloads.parse_sizes(["sigmoid=2^10"]))
     plan = [(w.name, s.label) for w, s in runner.plan(opts)]
     assert plan == [("matmul", s.label) for s in workloads.WORKLOADS["matmul"].quick] + [("sigmoid", "2^10")]
+
+
+def _tiny_options(**kw):
+    from mark1.bench import runner
+
+    base = dict(workloads=["sigmoid"], backends=["numpy"], sizes=[(None, 64)], repeat=1, min_time=0.0005,
+                progress=False, settle_s=0.0)
+    return runner.Options(**{**base, **kw})
+
+
+def test_a_wrong_contender_is_recorded_not_timed_and_the_file_still_saves(monkeypatch, tmp_path, small_copy):
+    from mark1.bench import runner
+    from mark1.bench.references import Prepared
+
+    def broken(inp):   # returns NaN: the check must refuse it, and the JSON must still be valid
+        out = np.full_like(inp["x"], np.nan)
+        return Prepared(lambda: None, lambda: {"y": out})
+
+    real = contenders.discover
+
+    def discover_with_broken(tokens):
+        found, skipped = real(tokens)
+        for c in found:
+            if c.name == "mark1-numpy":
+                c.builders = {**c.builders, "sigmoid": broken}
+        return found, skipped
+
+    monkeypatch.setattr(runner, "discover", discover_with_broken)
+    data = runner.run(_tiny_options(), log=lambda s: None)
+    fig = next(f for f in data["figures"] if f["contender"] == "mark1-numpy")
+    assert fig["status"] == "wrong" and fig["error"] is None and "NaN" in fig["message"]
+    assert fig["value"] is None and "seconds" not in fig and fig["ratio_to_reference"] is None
+    results.load(results.save(data, tmp_path / "r.json"))
+
+
+def test_ctrl_c_keeps_the_figures_measured_so_far(monkeypatch, small_copy):
+    from mark1.bench import runner
+
+    real, calls = runner.measure, []
+
+    def measure_then_interrupt(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(runner, "measure", measure_then_interrupt)
+    data = runner.run(_tiny_options(), log=lambda s: None)
+    assert data["interrupted"] is True and len(data["figures"]) == 1

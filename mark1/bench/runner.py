@@ -9,6 +9,7 @@ measured in this run.
 from __future__ import annotations
 
 import datetime
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -135,10 +136,12 @@ def measure(workload: wl.Workload, size: wl.Size, contender: Contender, inputs: 
             # machine they would take the cores from the next library's threads, so let them go to sleep first.
             time.sleep(options.settle_s)
             first_s = first_call(clock, prepared.run)
-            fig["error"] = err = workload.check(inputs, prepared.fetch(), expected)
+            err = workload.check(inputs, prepared.fetch(), expected)
+            fig["error"] = err if math.isfinite(err) else None   # JSON has no inf/NaN
             if not err <= wl.TOLERANCE:
-                fig.update(status="wrong", message=f"result differs from the float64 reference: "
-                                                   f"max error {err:.3g} of its scale > {wl.TOLERANCE}")
+                what = f"max error {err:.3g} of its scale" if math.isfinite(err) else "wrong shape, NaN or inf"
+                fig.update(status="wrong", message=f"result differs from the float64 reference: {what} "
+                                                   f"(tolerance {wl.TOLERANCE})")
                 return fig
             timing = steady_state(clock, prepared.run, first_s, options.repeat, options.min_time)
     except Exception as e:  # one failing contender must not end the run: record why and go on
