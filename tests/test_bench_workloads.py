@@ -96,8 +96,12 @@ def test_gpu_peak_table(name, tflops):
     assert peak["flop_per_s"] == tflops * 1e12 and "datasheet" in peak["source"]
 
 
-def test_unknown_gpu_has_no_peak():
+def test_unknown_gpu_peak_comes_from_its_properties_or_is_none():
     assert machine.gpu_peak("Some Future GPU") is None
+    props = {"compute_capability": "9.0", "sms": 132, "clock_mhz": 1980.0}
+    peak = machine.gpu_peak("Some Future GPU", props)
+    assert peak["flop_per_s"] == pytest.approx(66.9e12, rel=1e-3)   # what the H100 SXM datasheet says
+    assert "132 SMs" in peak["formula"] and peak["source"] == "device properties"
 
 
 def test_steady_state_timing_orders_its_statistics():

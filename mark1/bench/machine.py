@@ -4,7 +4,8 @@ Peaks are stated with how they were obtained, so a reader can check them:
 - CPU FLOP/s: cores × max frequency × fp32 lanes per vector (avx512f → 16, avx2+fma → 8, otherwise 4) ×
   2 FMA units × 2 FLOP per FMA. Two FMA units per core is the common case (Intel since Haswell, AMD Zen);
   parts with one unit reach half of this, so the fraction is a lower bound there.
-- GPU FLOP/s: NVIDIA's published fp32 (non-tensor-core) peak for the device name, from the table below.
+- GPU FLOP/s: NVIDIA's published fp32 (non-tensor-core) peak for the device name, from the table below;
+  for a device not in it, SMs × clock × fp32 lanes per SM (by compute capability) × 2 from its properties.
 - Memory bandwidth: measured, as bytes read + written per second by a large array copy (a STREAM-like copy).
 """
 
@@ -92,11 +93,30 @@ def cpu_peak() -> dict:
             "lanes": lanes, "isa": isa}
 
 
-def gpu_peak(name: str) -> dict | None:
+# fp32 lanes per SM by compute capability (CUDA C Programming Guide, "Arithmetic Instructions" throughput table)
+FP32_LANES_PER_SM = {"6.0": 64, "7.0": 64, "7.5": 64, "8.0": 64, "8.6": 128, "8.9": 128, "9.0": 128,
+                     "10.0": 128, "12.0": 128}
+
+
+def gpu_peak(name: str, gpu: dict | None = None) -> dict | None:
+    """The datasheet peak for a known device name; otherwise SMs × clock × fp32 lanes per SM × 2 if known."""
     for key, tflops, source in GPU_FP32_TFLOPS:
         if key.lower() in name.lower():
             return {"flop_per_s": tflops * 1e12, "formula": f"{tflops} TFLOP/s fp32 for '{key}'", "source": source}
+    lanes = FP32_LANES_PER_SM.get((gpu or {}).get("compute_capability", ""))
+    if lanes and gpu.get("clock_mhz") and gpu.get("sms"):
+        flops = gpu["sms"] * gpu["clock_mhz"] * 1e6 * lanes * 2
+        return {"flop_per_s": flops, "source": "device properties",
+                "formula": f"{gpu['sms']} SMs × {gpu['clock_mhz']:.0f} MHz × {lanes} fp32 lanes × 2 FLOP/FMA "
+                           f"= {flops / 1e12:.1f} TFLOP/s"}
     return None
+
+
+def _gpu_clock_mhz(runtime) -> float | None:
+    try:   # CUDA 13 dropped clockRate from the properties struct; the attribute query still has it (kHz)
+        return runtime.deviceGetAttribute(runtime.cudaDevAttrClockRate, 0) / 1000
+    except Exception:  # an older CuPy/driver without it: the peak then comes from the table only
+        return None
 
 
 def gpu_unavailable_reason() -> str | None:
@@ -124,7 +144,7 @@ def gpu_info() -> dict | None:
     driver = cupy.cuda.runtime.driverGetVersion()
     return {"name": name, "memory_bytes": int(props["totalGlobalMem"]),
             "compute_capability": f"{props['major']}.{props['minor']}", "sms": int(props["multiProcessorCount"]),
-            "cuda_driver": f"{driver // 1000}.{driver % 1000 // 10}"}
+            "clock_mhz": _gpu_clock_mhz(cupy.cuda.runtime), "cuda_driver": f"{driver // 1000}.{driver % 1000 // 10}"}
 
 
 def memory_bytes() -> int | None:

@@ -8,7 +8,7 @@ Any program that writes this shape can be drawn by `mark1 bench report` (the GPU
                 "intel-xeon-platinum-8480-26c_nvidia-h100-80gb-hbm3"; no hostname
     created     ISO-8601 UTC time;  command: the argv list that produced it;  suite: "quick" | "full" | "custom"
     hardware    {cpu_model, cpu_count, memory_bytes, machine, gpu: null | {name, memory_bytes,
-                 compute_capability, sms, cuda_driver}}
+                 compute_capability, sms, clock_mhz, cuda_driver}}
     versions    {python, mark1, numpy, numba, cupy, torch, blas, cuda_driver}  (null where not installed)
     threads     {requested, numpy_blas, numba, torch}: the CPU thread count every contender was given
     peaks       {"cpu": {flop_per_s, formula, bytes_per_s, bandwidth_method, ...},

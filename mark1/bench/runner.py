@@ -115,7 +115,7 @@ def measure_peaks(contenders: list[Contender], copy_bytes: int | None = None) ->
     gpu = machine.gpu_info()
     if gpu and any(c.device == "gpu" for c in contenders):
         gpu_bw = machine.measure_gpu_bandwidth(nbytes=copy_bytes)
-        flops = machine.gpu_peak(gpu["name"]) or {"flop_per_s": None, "formula": "device not in the table",
+        flops = machine.gpu_peak(gpu["name"], gpu) or {"flop_per_s": None, "formula": "device not in the table",
                                                    "source": None}
         peaks["gpu"] = {**flops, "bytes_per_s": gpu_bw["bytes_per_s"], "bandwidth_method": gpu_bw["method"]}
     return peaks
