@@ -61,12 +61,18 @@ def two_files(tmp_path):
 def test_report_renders_markdown_table_and_png_side_by_side(two_files, tmp_path, capsys):
     assert cli.main(["bench", "report", *map(str, two_files), "--out-dir", str(tmp_path / "out")]) == 0
     md = (tmp_path / "out" / "report.md").read_text()
-    header = md.splitlines()[0]
-    assert header == "| workload | size | contender | test-cpu-2c | test-cpu-16c_nvidia-h100 |"
-    rows = [line for line in md.splitlines() if line.startswith("| ") and line != header]
-    assert len(rows) == len(workloads.WORKLOADS) * 2 * 6
-    numpy_row = next(r for r in rows if r.startswith("| matmul | 256 | numpy |"))
-    assert "1.00× numpy" in numpy_row and "of peak" in numpy_row and numpy_row.endswith("| — |")
+    lines = md.splitlines()
+    side = lines.index("| workload | size | test-cpu-2c | test-cpu-16c_nvidia-h100 |")
+    assert lines.index("### Machines side by side") < side
+    assert lines[side + 2] == ("| matmul | 256 | mark1-numba 75 GFLOP/s · 1.50× numpy "
+                               "| mark1-cuda 22,500 GFLOP/s · 1.50× cupy |")
+    cpu = lines.index("| workload | size | mark1-numba | numpy | torch |")
+    gpu = lines.index("| workload | size | mark1-cuda | torch-cuda | cupy |")
+    rows = len(workloads.WORKLOADS) * 2
+    assert all(line.startswith("| ") for line in lines[cpu + 2:cpu + 2 + rows]) and lines[cpu + 2 + rows] == ""
+    assert lines[cpu + 2] == ("| matmul | 256 | 75 GFLOP/s · 1.50× · 50.0% | 50 GFLOP/s · 1.00× · 33.3% "
+                              "| 37.5 GFLOP/s · 0.75× · 25.0% |")
+    assert lines[gpu + 2 + rows - 1].startswith("| train_step | batch 16384 |")
     assert "GPU peak: 67 TFLOP/s (source: datasheet)" in md and "not run here: mark1-cuda (no GPU)" in md
     image = Image.open(tmp_path / "out" / "report.png")
     assert image.width > 1000 and image.height > 1500   # 2 machines × 5 workloads of panels
@@ -77,7 +83,7 @@ def test_report_on_one_file_with_failures_still_renders(tmp_path):
     data = synthetic_results("one", "cpu", ("numpy",), 1.0)
     data["figures"][0].update(status="error", value=None, message="RuntimeError: boom")
     md, png = report.write_report([results.save(data, tmp_path / "one.json")], tmp_path)
-    assert "| error |" in md.read_text() and png.exists()
+    assert "| matmul | 256 | error |" in md.read_text() and png.exists()
 
 
 @pytest.mark.parametrize(

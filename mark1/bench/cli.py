@@ -82,7 +82,7 @@ def options_from_args(args: argparse.Namespace):
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from mark1.bench import report, results, runner, table
+    from mark1.bench import plots, results, runner, table
 
     try:
         options = options_from_args(args)
@@ -92,7 +92,7 @@ def run_bench(args: argparse.Namespace) -> int:
     out = args.out or RESULTS_DIR / f"{data['machine']}.json"
     path = results.save(data, out)
     table.print_table(data, plain=args.plain)
-    png = report.plot([data], path.with_suffix(".png"))
+    png = plots.plot([data], path.with_suffix(".png"))
     print(f"\nwrote {path} and {png}")
     wrong = [f for f in data["figures"] if f["status"] == "wrong"]
     if wrong:

@@ -28,6 +28,14 @@ def fmt_seconds(s: float | None) -> str:
     return f"{s:.2f} s" if s >= 1 else f"{s * 1e3:.3g} ms" if s >= 1e-3 else f"{s * 1e6:.3g} µs"
 
 
+def fmt_threads(threads: dict | None) -> str:
+    """{'requested': 2, 'numpy_blas': 2, 'torch': 2} -> '2 (numpy_blas 2, torch 2)'."""
+    if not isinstance(threads, dict):
+        return str(threads)
+    used = ", ".join(f"{k} {v}" for k, v in threads.items() if k != "requested")
+    return f"{threads.get('requested', '?')}" + (f" ({used})" if used else "")
+
+
 def rows(results: dict) -> list[tuple[str, ...]]:
     out = []
     for f in results["figures"]:
@@ -49,7 +57,7 @@ def caption(results: dict) -> str:
     lines = [
         f"{results['machine']}: {hw['cpu_model']}, {hw['cpu_count']} CPUs"
         + (f", GPU {hw['gpu']['name']}" if hw.get("gpu") else ""),
-        f"threads: {results.get('threads')}",
+        f"threads: {fmt_threads(results.get('threads'))}",
         f"CPU peak: {cpu['formula']}; memory bandwidth {cpu['bytes_per_s'] / 1e9:.1f} GB/s "
         f"({cpu['bandwidth_method']})",
     ]

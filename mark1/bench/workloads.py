@@ -296,6 +296,12 @@ SIZE_FROM_INT: dict[str, Callable[[int], Size]] = {
 SIZE_LIMITS = {"matmul": 32768, "sigmoid": 2**30, "sigmoid_backward": 2**30, "dense": 2**20, "train_step": 2**20}
 
 
+def workload_order(name: str) -> int:
+    """Position in the suite (a name from another version of mark1 sorts last)."""
+    names = list(WORKLOADS)
+    return names.index(name) if name in names else len(names)
+
+
 def select(names: list[str] | None) -> list[Workload]:
     """The workloads named (all when None), in suite order; an unknown name lists the valid ones."""
     if not names:
