@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -158,3 +159,16 @@ def test_ctrl_c_keeps_the_figures_measured_so_far(monkeypatch, small_copy):
     monkeypatch.setattr(runner, "measure", measure_then_interrupt)
     data = runner.run(_tiny_options(), log=lambda s: None)
     assert data["interrupted"] is True and len(data["figures"]) == 1
+
+
+def test_a_plain_install_without_torch_threadpoolctl_or_rich_still_runs(monkeypatch, tmp_path, capsys, small_copy):
+    """`pip install . && mark1 bench` has none of the optional libraries: they are skipped, never a traceback."""
+    for optional in ("torch", "threadpoolctl", "rich", "rich.console", "rich.table"):
+        monkeypatch.setitem(sys.modules, optional, None)   # makes `import optional` raise ImportError
+    out = tmp_path / "plain.json"
+    assert cli.main(["bench", "--only", "matmul", "--out", str(out), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "skipped torch: PyTorch is not installed" in printed and "Traceback" not in printed
+    assert "workload  size" in printed                                # the plain-text table
+    data = results.load(out)
+    assert "torch" not in data["threads"] and {f["contender"] for f in data["figures"]} >= {"numpy"}

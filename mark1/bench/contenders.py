@@ -101,7 +101,7 @@ def _torch_contender(device: str) -> Contender:
     try:
         import torch
     except ImportError as e:
-        raise Unusable(f"PyTorch is not installed ({e.name})") from None
+        raise Unusable(f"PyTorch is not installed ({e}); pip install torch to compare with it") from None
     if device == "cuda" and not torch.cuda.is_available():
         raise Unusable(f"torch {torch.__version__} sees no CUDA device")
     name, where = (TORCH["gpu"], "gpu") if device == "cuda" else (TORCH["cpu"], "cpu")

@@ -15,7 +15,6 @@ import importlib
 import os
 import platform
 import re
-import sys
 import time
 from functools import cache
 
@@ -228,9 +227,11 @@ def set_threads(n: int) -> dict:
         settings["numba"] = numba.get_num_threads()
     except ImportError:
         pass
-    if "torch" in sys.modules or _version("torch"):
+    try:
         import torch
-
+    except ImportError:   # torch is optional: its contenders are skipped with this reason
+        pass
+    else:
         torch.set_num_threads(n)
         settings["torch"] = torch.get_num_threads()
     return settings
