@@ -172,3 +172,12 @@ def test_a_plain_install_without_torch_threadpoolctl_or_rich_still_runs(monkeypa
     assert "workload  size" in printed                                # the plain-text table
     data = results.load(out)
     assert "torch" not in data["threads"] and {f["contender"] for f in data["figures"]} >= {"numpy"}
+
+
+def test_list_shows_workloads_sizes_and_contenders_and_runs_nothing(capsys, tmp_path):
+    out = tmp_path / "never.json"
+    assert cli.main(["bench", "--list", "--full", "--only", "sigmoid", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "sigmoid" in printed and "2^16, 2^18, 2^20, 2^22, 2^24, 2^26" in printed and "GB/s" in printed
+    assert "numpy" in printed and "cpu:" in printed and "skipped" in printed   # mark1-cuda cannot run here
+    assert not out.exists()

@@ -47,6 +47,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, help="results file (default bench/results/<machine>.json)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--plain", action="store_true", help="plain-text table even when rich is installed")
+    p.add_argument("--list", action="store_true", help="list the workloads, their sizes and the contenders "
+                                                       "usable here (with the reason for the others); run nothing")
     p.set_defaults(run=run_bench)
     sub = p.add_subparsers(dest="bench_command", metavar="{report}")
     r = sub.add_parser("report", help="render results files side by side: markdown table + PNG plot",
@@ -88,6 +90,9 @@ def run_bench(args: argparse.Namespace) -> int:
         options = options_from_args(args)
     except ValueError as e:
         return _fail(str(e))
+    if args.list:
+        print(listing(options))
+        return 0
     data = runner.run(options, argv=["mark1", *sys.argv[1:]])
     out = args.out or RESULTS_DIR / f"{data['machine']}.json"
     path = results.save(data, out)
@@ -99,6 +104,22 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"{len(wrong)} figure(s) failed the correctness check: see the table", file=sys.stderr)
         return 1
     return 0
+
+
+def listing(options) -> str:
+    """What `mark1 bench` with these options would run, and what it cannot run here."""
+    from mark1.bench import contenders, runner
+
+    lines = ["workloads (size labels; unit):"]
+    plan = runner.plan(options)
+    for workload in dict.fromkeys(w for w, _ in plan):
+        sizes = ", ".join(s.label for w, s in plan if w is workload)
+        lines.append(f"  {workload.name:<17} {sizes}  ({workload.unit}) — {workload.description}")
+    found, skipped = contenders.discover(options.backends)
+    lines.append("contenders:")
+    lines += [f"  {c.name:<17} {c.device}: {c.description}" for c in found]
+    lines += [f"  {s['name']:<17} skipped: {s['reason']}" for s in skipped]
+    return "\n".join(lines)
 
 
 def run_report(args: argparse.Namespace) -> int:
