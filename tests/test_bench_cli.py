@@ -165,6 +165,7 @@ def test_a_plain_install_without_torch_threadpoolctl_or_rich_still_runs(monkeypa
     """`pip install . && mark1 bench` has none of the optional libraries: they are skipped, never a traceback."""
     for optional in ("torch", "threadpoolctl", "rich", "rich.console", "rich.table"):
         monkeypatch.setitem(sys.modules, optional, None)   # makes `import optional` raise ImportError
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     out = tmp_path / "plain.json"
     assert cli.main(["bench", "--only", "matmul", "--out", str(out), *TINY]) == 0
     printed = capsys.readouterr().out
@@ -172,6 +173,16 @@ def test_a_plain_install_without_torch_threadpoolctl_or_rich_still_runs(monkeypa
     assert "workload  size" in printed                                # the plain-text table
     data = results.load(out)
     assert "torch" not in data["threads"] and {f["contender"] for f in data["figures"]} >= {"numpy"}
+    assert "OPENBLAS_NUM_THREADS" not in printed   # the default, all CPUs, is what OpenBLAS takes by itself
+
+
+def test_without_threadpoolctl_a_thread_count_numpy_cannot_take_is_said(monkeypatch, tmp_path, capsys, small_copy):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    out = tmp_path / "t.json"
+    assert cli.main(["bench", "--only", "sigmoid", "--threads", "1", "--out", str(out), *TINY]) == 0
+    assert "NumPy's BLAS uses 3 threads, not 1" in capsys.readouterr().out
+    assert results.load(out)["threads"]["numpy_blas"] == 3
 
 
 def test_list_shows_workloads_sizes_and_contenders_and_runs_nothing(capsys, tmp_path):

@@ -219,7 +219,9 @@ def set_threads(n: int) -> dict:
     except ImportError:
         pass
     blas = blas_info()
-    settings["numpy_blas"] = blas["num_threads"] if blas else os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    # without threadpoolctl: what the environment told OpenBLAS at import, and all CPUs when it said nothing
+    env = os.environ.get("OPENBLAS_NUM_THREADS", "").strip()
+    settings["numpy_blas"] = blas["num_threads"] if blas else int(env) if env.isdigit() else cpu_count()
     try:
         import numba
 

@@ -21,6 +21,7 @@ from mark1.bench import machine
 from mark1.bench import workloads as wl
 from mark1.bench.contenders import REFERENCE, TORCH, Contender, discover
 from mark1.bench.results import SCHEMA
+from mark1.bench.table import fmt_threads
 from mark1.bench.timing import first_call, steady_state
 
 
@@ -69,7 +70,10 @@ def run(options: Options, argv: list[str] | None = None, log: Callable[[str], No
     say = log or tqdm.write
     for s in skipped:
         say(f"skipped {s['name']}: {s['reason']}")
-    say(f"threads: {threads}; measuring memory bandwidth ...")
+    if threads.get("numpy_blas") != options.threads:
+        say(f"note: NumPy's BLAS uses {threads.get('numpy_blas')} threads, not {options.threads}: without "
+            f"threadpoolctl it keeps what it read at import; export OPENBLAS_NUM_THREADS={options.threads}")
+    say(f"threads: {fmt_threads(threads)}; measuring memory bandwidth ...")
     peaks = measure_peaks(contenders, options.copy_bytes)
     tasks = [(w, s, [c for c in contenders if c.supports(w.name)]) for w, s in pairs]
     figures: list[dict] = []
