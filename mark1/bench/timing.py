@@ -32,7 +32,11 @@ class CpuClock:
 
 
 class CupyEventClock:
-    """CUDA events on CuPy's current stream (cuBLAS/CuPy and mark1's cuda backend)."""
+    """CUDA events on CuPy's current stream (cuBLAS/CuPy and mark1's cuda backend).
+
+    The events bracket the calls only if the kernels are ordered on that stream: CuPy's default current
+    stream is the legacy default stream, where mark1's cuda backend launches its numba and CuPy kernels too.
+    """
 
     def __init__(self):
         import cupy
