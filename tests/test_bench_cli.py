@@ -192,3 +192,12 @@ def test_list_shows_workloads_sizes_and_contenders_and_runs_nothing(capsys, tmp_
     assert "sigmoid" in printed and "2^16, 2^18, 2^20, 2^22, 2^24, 2^26" in printed and "GB/s" in printed
     assert "numpy" in printed and "cpu:" in printed and "skipped" in printed   # mark1-cuda cannot run here
     assert not out.exists()
+
+
+def test_an_unwritable_output_is_a_clear_error_after_the_table(tmp_path, capsys, small_copy):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code = cli.main(["bench", "--only", "sigmoid", "--backends", "numpy", "--out", str(blocker / "r.json"), *TINY])
+    captured = capsys.readouterr()
+    assert code == 2 and "cannot write the results to" in captured.err and "Traceback" not in captured.err
+    assert "sigmoid" in captured.out   # the measurements were still shown

@@ -95,9 +95,12 @@ def run_bench(args: argparse.Namespace) -> int:
         return 0
     data = runner.run(options, argv=["mark1", *sys.argv[1:]])
     out = args.out or RESULTS_DIR / f"{data['machine']}.json"
-    path = results.save(data, out)
     table.print_table(data, plain=args.plain)
-    png = plots.plot([data], path.with_suffix(".png"))
+    try:
+        path = results.save(data, out)
+        png = plots.plot([data], path.with_suffix(".png"))
+    except OSError as e:
+        return _fail(f"cannot write the results to {out}: {e.strerror or e}")
     print(f"\nwrote {path} and {png}")
     wrong = [f for f in data["figures"] if f["status"] == "wrong"]
     if wrong:
@@ -133,6 +136,8 @@ def run_report(args: argparse.Namespace) -> int:
         md, png = report.write_report(files, args.out_dir)
     except ResultsFileError as e:
         return _fail(str(e))
+    except OSError as e:
+        return _fail(f"cannot write the report to {args.out_dir}: {e.strerror or e}")
     print(md.read_text())
     print(f"wrote {md} and {png}")
     return 0
