@@ -12,7 +12,7 @@ from pathlib import Path
 from mark1.bench import results as res
 from mark1.bench.contenders import REFERENCE_NAMES
 from mark1.bench.plots import plot
-from mark1.bench.table import fmt_fraction, fmt_ratio, fmt_threads, fmt_value
+from mark1.bench.table import fmt_fraction, fmt_ratio, fmt_threads, fmt_value, summary
 from mark1.bench.workloads import workload_order
 
 CELL_NOTE = ("Each cell: median throughput · ratio to the same-device reference measured in the same run (numpy on "
@@ -80,6 +80,8 @@ def machine_lines(run: dict) -> list[str]:
                      f"{g['bytes_per_s'] / 1e9:.0f} GB/s ({g['bandwidth_method']})")
     if run.get("skipped"):
         lines.append("- not run here: " + "; ".join(f"{s['name']} ({s['reason']})" for s in run["skipped"]))
+    if summary(run):
+        lines.append(f"- {summary(run)}")
     if run.get("interrupted"):
         lines.append("- **interrupted**: this run was stopped before the end")
     return lines

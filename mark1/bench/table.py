@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 
 HEADERS = ("workload", "size", "contender", "throughput", "spread (min–max)", "× ref", "× torch", "% peak",
@@ -36,6 +37,21 @@ def fmt_threads(threads: dict | None) -> str:
     return f"{threads.get('requested', '?')}" + (f" ({used})" if used else "")
 
 
+def geomean_ratios(results: dict) -> dict[str, tuple[float, int]]:
+    """Per contender: the geometric mean of its ratios to the reference over its figures, and how many."""
+    logs: dict[str, list[float]] = {}
+    for f in results["figures"]:
+        ratio = f.get("ratio_to_reference")
+        if f["status"] == "ok" and ratio and f["contender"] != f.get("reference"):
+            logs.setdefault(f["contender"], []).append(math.log(ratio))
+    return {name: (math.exp(sum(v) / len(v)), len(v)) for name, v in logs.items()}
+
+
+def summary(results: dict) -> str:
+    parts = [f"{name} {fmt_ratio(g)} over {n} figures" for name, (g, n) in sorted(geomean_ratios(results).items())]
+    return "geometric mean of × ref: " + "; ".join(parts) if parts else ""
+
+
 def rows(results: dict) -> list[tuple[str, ...]]:
     out = []
     for f in results["figures"]:
@@ -65,6 +81,8 @@ def caption(results: dict) -> str:
         gpu = peaks["gpu"]
         lines.append(f"GPU peak: {gpu['formula']} ({gpu.get('source')}); bandwidth "
                      f"{gpu['bytes_per_s'] / 1e9:.0f} GB/s ({gpu['bandwidth_method']})")
+    if summary(results):
+        lines.append(summary(results))
     for f in results["figures"]:
         if f["status"] != "ok":
             lines.append(f"{f['status']}: {f['workload']} {f['size']} {f['contender']}: {f.get('message')}")
