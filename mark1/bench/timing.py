@@ -23,12 +23,7 @@ class CpuClock:
         self.sync = sync
 
     def time_block(self, run: Callable[[], object], number: int) -> float:
-        self.sync()
-        start = time.perf_counter()
-        for _ in range(number):
-            run()
-        self.sync()
-        return time.perf_counter() - start
+        return clock_seconds(self, run, number)
 
 
 class CupyEventClock:
@@ -84,9 +79,6 @@ class Timing:
     q3_s: float
     repeats: int
     number: int              # calls per repeat
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 def first_call(clock, run: Callable[[], object]) -> float:
