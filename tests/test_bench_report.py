@@ -93,6 +93,7 @@ def test_report_on_one_file_with_failures_still_renders(tmp_path):
         ("{not json", "not valid JSON"),
         (json.dumps({"hello": 1}), "not a mark1 benchmark results file"),
         (json.dumps([1, 2]), "expected a JSON object"),
+        (json.dumps({"schema": "mark1-bench/9"}), "'mark1-bench/9' is from another mark1 version"),
         (json.dumps({"schema": results.SCHEMA, "machine": "m"}), "missing keys hardware"),
         (json.dumps({"schema": results.SCHEMA, "machine": "m", "hardware": {}, "versions": {}, "peaks": {},
                      "figures": [{"workload": "matmul"}]}), "figures[0] lacks size"),

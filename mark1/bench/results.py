@@ -66,7 +66,11 @@ def load(path: str | Path) -> dict:
 def validate(data: object, where: str) -> None:
     if not isinstance(data, dict):
         raise ResultsFileError(f"{where}: expected a JSON object with schema {SCHEMA!r}, got {type(data).__name__}")
-    if data.get("schema") != SCHEMA:
+    schema = data.get("schema")
+    if isinstance(schema, str) and schema.startswith("mark1-bench/") and schema != SCHEMA:
+        raise ResultsFileError(f"{where}: results schema {schema!r} is from another mark1 version; this one reads "
+                               f"{SCHEMA!r}")
+    if schema != SCHEMA:
         raise ResultsFileError(
             f"{where}: not a mark1 benchmark results file (schema is {data.get('schema')!r}, expected {SCHEMA!r})"
         )
