@@ -1,0 +1,148 @@
+"""The cuda backend's op table: for each op of the contract (backends/base.py), pick a kernel and launch it.
+
+Kernels live in mark1/kernels/cuda/; this file only shapes arguments (flat views, strides flags, scalars of
+the array's dtype) and sizes grids (kernels/cuda/launch.py). Nothing here synchronises with the host:
+launches are queued on the default stream and losses stay on the device until the caller reads them.
+"""
+
+from __future__ import annotations
+
+from mark1.kernels.cuda import elementwise, image, losses, matmul_numba, optimizers, rows
+from mark1.kernels.cuda.launch import (
+    COL_ROWS,
+    COL_TILE,
+    MAX_ROW_CHUNKS,
+    ROW_THREADS,
+    THREADS,
+    blocks_for,
+)
+
+_ELEMENTWISE = (*elementwise.FORWARD, *elementwise.BACKWARD)
+
+
+def _transposed(x) -> bool:
+    """A 2-D view whose dim 0, not dim 1, is the unit-stride one (e.g. `w.T`): tile loads then walk dim 0."""
+    item = x.itemsize
+    return x.strides[0] == item and x.strides[1] != item
+
+
+class CudaOps:
+    """The kernels for one array module (cupy on a GPU, numpy in the simulator)."""
+
+    def __init__(self, xp, raw_matmul: bool):
+        self.xp = xp
+        self.raw_matmul = raw_matmul
+
+    def table(self) -> dict:
+        ops = {name: self._elementwise_op(name) for name in _ELEMENTWISE}
+        for name in ("matmul", "softmax", "softmax_backward", "softmax_cross_entropy", "mse", "bce",
+                     "bce_with_logits", "dense_forward", "dense_backward", "sgd", "adam", "image_diff"):
+            ops[name] = getattr(self, name)
+        return ops
+
+    # --- helpers -------------------------------------------------------------------------------------
+
+    def _flat(self, x):
+        """A 1-D C-contiguous view of x (a contiguous copy first if x is a strided view)."""
+        if not x.flags.c_contiguous:
+            x = self.xp.ascontiguousarray(x)
+        return x.reshape(-1)
+
+    def _gemm(self, a, b, out, bias=None, activation: str = "identity") -> None:
+        if self.raw_matmul and out.dtype.name == "float32":
+            from mark1.kernels.cuda import raw
+
+            raw.sgemm(a, b, out, bias, activation)
+            return
+        kernel = matmul_numba.kernel(out.dtype.name, activation, bias is not None)
+        grid, threads = matmul_numba.launch_shape(out.shape[0], out.shape[1])
+        # without a bias the kernel never reads that argument: out[0] fills the slot without allocating
+        kernel[grid, threads](a, b, out[0] if bias is None else self._flat(bias), out,
+                              not _transposed(a), _transposed(b))
+
+    def _sum_to_scalar(self, parts, loss, scale: float) -> None:
+        rows.kernels(loss.dtype.name)["sum_to_scalar"][1, ROW_THREADS](parts, loss, loss.dtype.type(scale))
+
+    # --- ops -----------------------------------------------------------------------------------------
+
+    def _elementwise_op(self, name: str):
+        def op(*args):
+            *inputs, out = args
+            kernel = elementwise.kernels(out.dtype.name)[name]
+            flat_out = out.reshape(-1)
+            kernel[blocks_for(out.size), THREADS](*(self._flat(x) for x in inputs), flat_out)
+
+        op.__name__ = name
+        return op
+
+    def matmul(self, a, b, out) -> None:
+        self._gemm(a, b, out)
+
+    def dense_forward(self, x, w, b, activation, out) -> None:
+        self._gemm(x, w, out, bias=b, activation=activation)
+
+    def dense_backward(self, x, w, y, dy, activation, dx, dw, db) -> None:
+        m, n = y.shape
+        dtype = y.dtype
+        identity = activation == "identity"
+        chunks = max(1, min(MAX_ROW_CHUNKS, -(-m // COL_ROWS)))
+        parts = self.xp.empty((chunks, n), dtype=dtype)
+        delta = parts if identity else self.xp.empty((m, n), dtype=dtype)  # identity: δ is dy, never written
+        kernel = losses.delta_kernel(dtype.name, activation)
+        kernel[(-(-n // COL_TILE), chunks), (COL_TILE, COL_ROWS)](y, dy, delta, parts)
+        losses.column_sum_kernel(dtype.name)[blocks_for(n), THREADS](parts, db)
+        if identity:
+            delta = dy
+        self._gemm(x.T, delta, dw)
+        if dx is not None:
+            self._gemm(delta, w.T, dx)
+
+    def softmax(self, x, out) -> None:
+        rows.kernels(out.dtype.name)["softmax"][x.shape[0], ROW_THREADS](x, out)
+
+    def softmax_backward(self, y, dy, out) -> None:
+        rows.kernels(out.dtype.name)["softmax_backward"][y.shape[0], ROW_THREADS](y, dy, out)
+
+    def softmax_cross_entropy(self, logits, labels, grad, loss) -> None:
+        m = logits.shape[0]
+        row_loss = self.xp.empty((m,), dtype=logits.dtype)
+        kernel = rows.kernels(logits.dtype.name)["softmax_cross_entropy"]
+        kernel[m, ROW_THREADS](logits, self._flat(labels), grad, row_loss, logits.dtype.type(1.0 / m))
+        self._sum_to_scalar(row_loss, loss, 1.0 / m)
+
+    def _loss(self, name: str, pred, target, grad, loss, scale: float) -> None:
+        m = pred.shape[0]
+        blocks = blocks_for(pred.size)
+        parts = self.xp.empty((blocks,), dtype=pred.dtype)
+        kernel = losses.kernels(pred.dtype.name)[name]
+        kernel[blocks, THREADS](self._flat(pred), self._flat(target), grad.reshape(-1), parts,
+                                pred.dtype.type(1.0 / m))
+        self._sum_to_scalar(parts, loss, scale / m)
+
+    def mse(self, pred, target, grad, loss) -> None:
+        self._loss("mse", pred, target, grad, loss, 0.5)
+
+    def bce(self, prob, target, grad, loss) -> None:
+        self._loss("bce", prob, target, grad, loss, 1.0)
+
+    def bce_with_logits(self, logits, target, grad, loss) -> None:
+        self._loss("bce_with_logits", logits, target, grad, loss, 1.0)
+
+    def _in_place(self, name: str, param, arrays, scalars) -> None:
+        """Run an update kernel on flat views; a non-contiguous state array is updated in a copy, then written back."""
+        flat = [self._flat(x) for x in (param, *arrays)]
+        kernel = optimizers.kernels(param.dtype.name)[name]
+        kernel[blocks_for(param.size), THREADS](*flat, *(param.dtype.type(s) for s in scalars))
+        for original, updated in zip((param, *arrays), flat, strict=True):
+            if not original.flags.c_contiguous:
+                original[...] = updated.reshape(original.shape)
+
+    def sgd(self, param, grad, velocity, lr, momentum, weight_decay) -> None:
+        self._in_place("sgd", param, (grad, velocity), (lr, momentum, weight_decay))
+
+    def adam(self, param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step) -> None:
+        bias1, bias2 = 1.0 - beta1**step, 1.0 - beta2**step
+        self._in_place("adam", param, (grad, m, v), (lr, beta1, beta2, eps, weight_decay, bias1, bias2))
+
+    def image_diff(self, a, b, out) -> None:
+        image.kernel()[blocks_for(out.size), THREADS](a, b, out)

@@ -1,0 +1,147 @@
+"""numba.cuda tiled GEMM with register tiling: out = act(a @ b + bias), any M, N, K, any strides.
+
+numba-cuda has no tensor-core (WMMA/MMA) API, so this is a SIMT kernel: it cannot reach the tensor-core
+TF32 rate, and its ceiling is the fp32 FMA rate. Each block computes a BM x BN tile of `out`, staging
+BK-wide slices of a and b through shared memory; each thread keeps a TM x TN tile of accumulators in
+registers, so every shared-memory load feeds TM (or TN) FMAs instead of one.
+
+Thread (ty, tx) owns rows ty + i*TY and columns tx + j*TX (interleaved, not blocked): neighbouring
+threads then read neighbouring shared-memory words (no bank conflicts) and write neighbouring columns
+of `out` (coalesced stores).
+
+Transposed inputs are handled by indexing: a and b are strided views (layout 'A'), and the flags
+`a_k_contig` / `b_k_contig` say which dimension is contiguous so the tile loads walk along it
+(coalesced) instead of copying the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from numba import cuda
+
+from mark1.kernels.cuda.activations import device_functions
+from mark1.kernels.cuda.dtypes import numba_type
+from mark1.kernels.cuda.launch import SIMULATOR
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """Block tile BM x BN x BK and per-thread register tile TM x TN; threads = (BM/TM) * (BN/TN).
+
+    Limits: BM % TM == BN % TN == 0, and BM*BK and BK*BN divisible by the thread count (equal-share loads).
+    """
+
+    bm: int
+    bn: int
+    bk: int
+    tm: int
+    tn: int
+
+    @property
+    def threads(self) -> int:
+        return (self.bm // self.tm) * (self.bn // self.tn)
+
+
+# GPU: 128x128 tiles, 8x8 per thread, 256 threads, 2 x 4 KiB of shared memory (float32).
+GPU_TILING = Tiling(bm=128, bn=128, bk=8, tm=8, tn=8)
+# Simulator: one OS thread per CUDA thread, so 16 threads with a 4x4 register tile each.
+SIM_TILING = Tiling(bm=16, bn=16, bk=8, tm=4, tn=4)
+TILING = SIM_TILING if SIMULATOR else GPU_TILING
+
+
+def _make_kernel(dtype, act, has_bias: bool, t: Tiling):
+    zero = dtype(0)
+    BM, BN, BK, TM, TN = t.bm, t.bn, t.bk, t.tm, t.tn
+    TX = BN // TN  # threads along a row of the tile
+    TY = BM // TM
+    THREADS = t.threads
+    LOADS_A = BM * BK // THREADS
+    LOADS_B = BK * BN // THREADS
+
+    def gemm(a, b, bias, out, a_k_contig, b_k_contig):
+        M, K = a.shape
+        N = b.shape[1]
+        tid = cuda.threadIdx.x
+        tx = tid % TX
+        ty = tid // TX
+        row0 = cuda.blockIdx.y * BM
+        col0 = cuda.blockIdx.x * BN
+
+        a_tile = cuda.shared.array((BK, BM), dtype)  # a's slice, stored k-major: a_tile[k, m]
+        b_tile = cuda.shared.array((BK, BN), dtype)
+        acc = cuda.local.array((TM, TN), dtype)
+        a_reg = cuda.local.array(TM, dtype)
+        b_reg = cuda.local.array(TN, dtype)
+        for i in range(TM):
+            for j in range(TN):
+                acc[i, j] = zero
+
+        for k0 in range(0, K, BK):
+            for load in range(LOADS_A):
+                e = tid + load * THREADS
+                if a_k_contig:  # consecutive threads walk along k, the contiguous dimension
+                    mm = e // BK
+                    kk = e % BK
+                else:
+                    mm = e % BM
+                    kk = e // BM
+                gm = row0 + mm
+                gk = k0 + kk
+                a_tile[kk, mm] = a[gm, gk] if gm < M and gk < K else zero
+            for load in range(LOADS_B):
+                e = tid + load * THREADS
+                if b_k_contig:
+                    kk = e % BK
+                    nn = e // BK
+                else:
+                    kk = e // BN
+                    nn = e % BN
+                gk = k0 + kk
+                gn = col0 + nn
+                b_tile[kk, nn] = b[gk, gn] if gk < K and gn < N else zero
+            cuda.syncthreads()  # both tiles fully written before any thread reads them
+
+            for kk in range(BK):
+                for i in range(TM):
+                    a_reg[i] = a_tile[kk, ty + i * TY]
+                for j in range(TN):
+                    b_reg[j] = b_tile[kk, tx + j * TX]
+                for i in range(TM):
+                    for j in range(TN):
+                        acc[i, j] += a_reg[i] * b_reg[j]
+            cuda.syncthreads()  # every thread done reading before the next slice overwrites the tiles
+
+        for i in range(TM):
+            r = row0 + ty + i * TY
+            if r < M:
+                for j in range(TN):
+                    c = col0 + tx + j * TX
+                    if c < N:
+                        v = acc[i, j]
+                        if has_bias:
+                            v += bias[c]
+                        out[r, c] = act(v)
+
+    return gemm
+
+
+@cache
+def build(dtype, activation: str = "identity", has_bias: bool = False, tiling: Tiling = TILING):
+    """The plain kernel function for numba type `dtype` with the epilogue act(acc + bias)."""
+    return _make_kernel(dtype, device_functions(dtype)[activation][0], has_bias, tiling)
+
+
+def signature(t: str) -> str:
+    return f"void({t}[:, :], {t}[:, :], {t}[::1], {t}[:, ::1], boolean, boolean)"
+
+
+@cache
+def kernel(dtype_name: str, activation: str = "identity", has_bias: bool = False):
+    return cuda.jit(build(numba_type(dtype_name), activation, has_bias))
+
+
+def launch_shape(m: int, n: int, tiling: Tiling = TILING) -> tuple[tuple[int, int], int]:
+    """(grid, threads) for an (m, n) output: one block per BM x BN tile."""
+    return (-(-n // tiling.bn), -(-m // tiling.bm)), tiling.threads
