@@ -26,12 +26,29 @@ def _transposed(x) -> bool:
     return x.strides[0] == item and x.strides[1] != item
 
 
+def _simulator_wrapper():
+    """The simulator's device-array type: wrapping a NumPy array in it passes the array itself to the kernel.
+
+    Handing the simulator a bare NumPy array makes it "transfer" it, which copies, and refuses strided views;
+    wrapped, the kernel indexes the caller's strided view directly, as it would a CuPy view on a GPU.
+    """
+    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+
+    return FakeCUDAArray
+
+
 class CudaOps:
     """The kernels for one array module (cupy on a GPU, numpy in the simulator)."""
 
-    def __init__(self, xp, raw_matmul: bool):
+    def __init__(self, xp, raw_matmul: bool, simulator: bool = False):
         self.xp = xp
         self.raw_matmul = raw_matmul
+        self._wrap = _simulator_wrapper() if simulator else None
+
+    def _launch(self, kernel, grid, block, *args) -> None:
+        if self._wrap is not None:
+            args = tuple(self._wrap(x) if isinstance(x, self.xp.ndarray) else x for x in args)
+        kernel[grid, block](*args)
 
     def table(self) -> dict:
         ops = {name: self._elementwise_op(name) for name in _ELEMENTWISE}
@@ -57,11 +74,12 @@ class CudaOps:
         kernel = matmul_numba.kernel(out.dtype.name, activation, bias is not None)
         grid, threads = matmul_numba.launch_shape(out.shape[0], out.shape[1])
         # without a bias the kernel never reads that argument: out[0] fills the slot without allocating
-        kernel[grid, threads](a, b, out[0] if bias is None else self._flat(bias), out,
-                              not _transposed(a), _transposed(b))
+        self._launch(kernel, grid, threads, a, b, out[0] if bias is None else self._flat(bias), out,
+                     not _transposed(a), _transposed(b))
 
     def _sum_to_scalar(self, parts, loss, scale: float) -> None:
-        rows.kernels(loss.dtype.name)["sum_to_scalar"][1, ROW_THREADS](parts, loss, loss.dtype.type(scale))
+        self._launch(rows.kernels(loss.dtype.name)["sum_to_scalar"], 1, ROW_THREADS, parts, loss,
+                     loss.dtype.type(scale))
 
     # --- ops -----------------------------------------------------------------------------------------
 
@@ -70,7 +88,7 @@ class CudaOps:
             *inputs, out = args
             kernel = elementwise.kernels(out.dtype.name)[name]
             flat_out = out.reshape(-1)
-            kernel[blocks_for(out.size), THREADS](*(self._flat(x) for x in inputs), flat_out)
+            self._launch(kernel, blocks_for(out.size), THREADS, *(self._flat(x) for x in inputs), flat_out)
 
         op.__name__ = name
         return op
@@ -89,8 +107,8 @@ class CudaOps:
         parts = self.xp.empty((chunks, n), dtype=dtype)
         delta = parts if identity else self.xp.empty((m, n), dtype=dtype)  # identity: δ is dy, never written
         kernel = losses.delta_kernel(dtype.name, activation)
-        kernel[(-(-n // COL_TILE), chunks), (COL_TILE, COL_ROWS)](y, dy, delta, parts)
-        losses.column_sum_kernel(dtype.name)[blocks_for(n), THREADS](parts, db)
+        self._launch(kernel, (-(-n // COL_TILE), chunks), (COL_TILE, COL_ROWS), y, dy, delta, parts)
+        self._launch(losses.column_sum_kernel(dtype.name), blocks_for(n), THREADS, parts, db)
         if identity:
             delta = dy
         self._gemm(x.T, delta, dw)
@@ -98,16 +116,16 @@ class CudaOps:
             self._gemm(delta, w.T, dx)
 
     def softmax(self, x, out) -> None:
-        rows.kernels(out.dtype.name)["softmax"][x.shape[0], ROW_THREADS](x, out)
+        self._launch(rows.kernels(out.dtype.name)["softmax"], x.shape[0], ROW_THREADS, x, out)
 
     def softmax_backward(self, y, dy, out) -> None:
-        rows.kernels(out.dtype.name)["softmax_backward"][y.shape[0], ROW_THREADS](y, dy, out)
+        self._launch(rows.kernels(out.dtype.name)["softmax_backward"], y.shape[0], ROW_THREADS, y, dy, out)
 
     def softmax_cross_entropy(self, logits, labels, grad, loss) -> None:
         m = logits.shape[0]
         row_loss = self.xp.empty((m,), dtype=logits.dtype)
         kernel = rows.kernels(logits.dtype.name)["softmax_cross_entropy"]
-        kernel[m, ROW_THREADS](logits, self._flat(labels), grad, row_loss, logits.dtype.type(1.0 / m))
+        self._launch(kernel, m, ROW_THREADS, logits, self._flat(labels), grad, row_loss, logits.dtype.type(1.0 / m))
         self._sum_to_scalar(row_loss, loss, 1.0 / m)
 
     def _loss(self, name: str, pred, target, grad, loss, scale: float) -> None:
@@ -115,8 +133,8 @@ class CudaOps:
         blocks = blocks_for(pred.size)
         parts = self.xp.empty((blocks,), dtype=pred.dtype)
         kernel = losses.kernels(pred.dtype.name)[name]
-        kernel[blocks, THREADS](self._flat(pred), self._flat(target), grad.reshape(-1), parts,
-                                pred.dtype.type(1.0 / m))
+        self._launch(kernel, blocks, THREADS, self._flat(pred), self._flat(target), grad.reshape(-1), parts,
+                     pred.dtype.type(1.0 / m))
         self._sum_to_scalar(parts, loss, scale / m)
 
     def mse(self, pred, target, grad, loss) -> None:
@@ -132,7 +150,7 @@ class CudaOps:
         """Run an update kernel on flat views; a non-contiguous state array is updated in a copy, then written back."""
         flat = [self._flat(x) for x in (param, *arrays)]
         kernel = optimizers.kernels(param.dtype.name)[name]
-        kernel[blocks_for(param.size), THREADS](*flat, *(param.dtype.type(s) for s in scalars))
+        self._launch(kernel, blocks_for(param.size), THREADS, *flat, *(param.dtype.type(s) for s in scalars))
         for original, updated in zip((param, *arrays), flat, strict=True):
             if not original.flags.c_contiguous:
                 original[...] = updated.reshape(original.shape)
@@ -145,4 +163,4 @@ class CudaOps:
         self._in_place("adam", param, (grad, m, v), (lr, beta1, beta2, eps, weight_decay, bias1, bias2))
 
     def image_diff(self, a, b, out) -> None:
-        image.kernel()[blocks_for(out.size), THREADS](a, b, out)
+        self._launch(image.kernel(), blocks_for(out.size), THREADS, a, b, out)

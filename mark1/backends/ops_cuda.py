@@ -91,7 +91,7 @@ def create(matmul: str | None = None) -> Backend:
         xp, device, ndimage = cupy, f"cuda:{dev.id} {name}", "cupyx.scipy.ndimage"
         asarray = lambda x, dtype: cupy.asarray(x, dtype=dtype)
         to_numpy, sync = cupy.asnumpy, lambda: cupy.cuda.Device().synchronize()
-    ops = CudaOps(xp, raw_matmul=matmul == "raw")
+    ops = CudaOps(xp, raw_matmul=matmul == "raw", simulator=sim)
     return Backend(
         name=NAME,
         xp=xp,

@@ -12,15 +12,15 @@ SIMULATOR = bool(config.ENABLE_CUDASIM)
 
 # 1-D grid-stride kernels (elementwise, losses, optimizers): threads per block and a cap on blocks.
 # 256 threads keeps 8 blocks resident per SM on sm_90; 8192 blocks of 256 cover an H100 (132 SMs) many times.
-THREADS = 32 if SIMULATOR else 256
+THREADS = 4 if SIMULATOR else 256
 MAX_BLOCKS = 2 if SIMULATOR else 8192
 
 # Row kernels (softmax, cross-entropy, the final sum of partial sums): one block per row, a power of two.
-ROW_THREADS = 16 if SIMULATOR else 128
+ROW_THREADS = 4 if SIMULATOR else 128
 
 # Column-sum kernels (db of the dense layer): blocks of COL_TILE columns x COL_ROWS row lanes.
-COL_TILE = 8 if SIMULATOR else 32
-COL_ROWS = 2 if SIMULATOR else 8
+COL_TILE = 4 if SIMULATOR else 32
+COL_ROWS = 1 if SIMULATOR else 8
 MAX_ROW_CHUNKS = 2 if SIMULATOR else 256
 
 

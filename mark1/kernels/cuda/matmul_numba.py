@@ -46,8 +46,8 @@ class Tiling:
 
 # GPU: 128x128 tiles, 8x8 per thread, 256 threads, 2 x 4 KiB of shared memory (float32).
 GPU_TILING = Tiling(bm=128, bn=128, bk=8, tm=8, tn=8)
-# Simulator: one OS thread per CUDA thread, so 16 threads with a 4x4 register tile each.
-SIM_TILING = Tiling(bm=16, bn=16, bk=8, tm=4, tn=4)
+# Simulator: one OS thread per CUDA thread (each costs ~0.5 ms to start), so 4 threads of 4x4 each.
+SIM_TILING = Tiling(bm=8, bn=8, bk=8, tm=4, tn=4)
 TILING = SIM_TILING if SIMULATOR else GPU_TILING
 
 

@@ -6,6 +6,7 @@ GEMMs use the numba.cuda kernel. Needs a real GPU: the simulator cannot run CUDA
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
@@ -34,9 +35,32 @@ def _elements(strides: tuple[int, ...], itemsize: int) -> tuple[int, int]:
     return strides[0] // itemsize, strides[1] // itemsize
 
 
-def _vectorisable(x, contiguous_stride: int, leading_stride: int) -> bool:
+def _vectorisable(ptr: int, contiguous_stride: int, leading_stride: int) -> bool:
     """float4 loads along the contiguous dimension: unit stride, 16-byte aligned base and row starts."""
-    return contiguous_stride == 1 and leading_stride % 4 == 0 and x.data.ptr % 16 == 0
+    return contiguous_stride == 1 and leading_stride % 4 == 0 and ptr % 16 == 0
+
+
+@dataclass(frozen=True)
+class SgemmPlan:
+    """Template choice and runtime flags for one sgemm launch (pure arithmetic: the host-emulation test uses it)."""
+
+    a_k_contig: bool
+    b_n_contig: bool
+    vec_a: bool
+    vec_b: bool
+    vec_c: bool
+    grid: tuple[int, int]
+
+
+def plan(m: int, n: int, sa: tuple[int, int], sb: tuple[int, int], a_ptr: int, b_ptr: int, out_ptr: int) -> SgemmPlan:
+    """sa, sb: strides in elements. The m-contiguous (resp. k-contiguous) path is taken only for a transposed view."""
+    (sa0, sa1), (sb0, sb1) = sa, sb
+    a_k_contig = not (sa0 == 1 and sa1 != 1)
+    b_n_contig = not (sb0 == 1 and sb1 != 1)
+    vec_a = _vectorisable(a_ptr, sa1, sa0) if a_k_contig else _vectorisable(a_ptr, sa0, sa1)
+    vec_b = _vectorisable(b_ptr, sb1, sb0) if b_n_contig else _vectorisable(b_ptr, sb0, sb1)
+    vec_c = n % 4 == 0 and out_ptr % 16 == 0
+    return SgemmPlan(a_k_contig, b_n_contig, vec_a, vec_b, vec_c, (-(-n // SGEMM_TILE), -(-m // SGEMM_TILE)))
 
 
 def sgemm(a, b, out, bias=None, activation: str = "identity") -> None:
@@ -45,16 +69,10 @@ def sgemm(a, b, out, bias=None, activation: str = "identity") -> None:
 
     m, k = a.shape
     n = b.shape[1]
-    sa0, sa1 = _elements(a.strides, a.itemsize)
-    sb0, sb1 = _elements(b.strides, b.itemsize)
-    a_k_contig = not (sa0 == 1 and sa1 != 1)  # the m-contiguous path only for a transposed view
-    b_n_contig = not (sb1 != 1 and sb0 == 1)
-    vec_a = _vectorisable(a, sa1, sa0) if a_k_contig else _vectorisable(a, sa0, sa1)
-    vec_b = _vectorisable(b, sb1, sb0) if b_n_contig else _vectorisable(b, sb0, sb1)
-    vec_c = n % 4 == 0 and out.data.ptr % 16 == 0
-    fn = _sgemm_function(cupy.cuda.Device().id, a_k_contig, b_n_contig, ACT_CODES[activation], bias is not None)
-    grid = (-(-n // SGEMM_TILE), -(-m // SGEMM_TILE))
+    sa, sb = _elements(a.strides, a.itemsize), _elements(b.strides, b.itemsize)
+    p = plan(m, n, sa, sb, a.data.ptr, b.data.ptr, out.data.ptr)
+    fn = _sgemm_function(cupy.cuda.Device().id, p.a_k_contig, p.b_n_contig, ACT_CODES[activation], bias is not None)
     args = (a, b, out if bias is None else bias, out, np.int32(m), np.int32(n), np.int32(k),
-            np.int64(sa0), np.int64(sa1), np.int64(sb0), np.int64(sb1),
-            np.int32(vec_a), np.int32(vec_b), np.int32(vec_c))
-    fn(grid, (SGEMM_THREADS,), args)
+            np.int64(sa[0]), np.int64(sa[1]), np.int64(sb[0]), np.int64(sb[1]),
+            np.int32(p.vec_a), np.int32(p.vec_b), np.int32(p.vec_c))
+    fn(p.grid, (SGEMM_THREADS,), args)
