@@ -7,6 +7,8 @@ Skipped without a GPU (conftest). `bench/gpu_run.sh` runs this file, then again 
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -20,6 +22,17 @@ MATMUL_SHAPES = [(1, 1, 1), (7, 13, 5), (127, 129, 131), (128, 8, 128), (257, 1,
 BIG_MATMUL_SHAPES = [(4097, 31, 5), (5, 4097, 3), (33, 4097, 4097), (1031, 1031, 1031)]
 LAYOUTS = ("contiguous", "transposed", "strided")
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def separate_allocations():
+    """Under compute-sanitizer (MARK1_NO_CUPY_POOL=1) give every array its own allocation, so memcheck sees its
+    bounds: CuPy's pool otherwise hands out slices of large blocks, hiding small overruns."""
+    if os.environ.get("MARK1_NO_CUPY_POOL") == "1":
+        import cupy
+
+        cupy.cuda.set_allocator(None)
+    yield
 
 
 @pytest.fixture(params=["raw", "numba"])
