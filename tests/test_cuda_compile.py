@@ -145,3 +145,12 @@ def test_cu_source_compiles_for_sm90_without_spills(name, tmp_path):
     assert "Compiling entry function" in report, report
     spills = re.findall(r"(\d+) bytes spill stores", report)
     assert spills and all(s == "0" for s in spills), f"register spills in {name}:\n{report}"
+
+
+def _bare_literal(x):
+    x[0] = x[0] * 0.5  # 0.5 is a float64 literal: the product is computed in double
+
+
+def test_the_f64_check_catches_a_bare_literal():
+    with pytest.raises(AssertionError, match="does float64 arithmetic"):
+        _check(_bare_literal, "void(float32[::1])", "float32")
