@@ -148,7 +148,7 @@ def test_cu_source_compiles_for_sm90_without_spills(name, tmp_path):
 
 
 def _bare_literal(x):
-    x[0] = x[0] * 0.5  # 0.5 is a float64 literal: the product is computed in double
+    x[0] = x[0] * 0.1  # 0.1 is a float64 literal: the product is computed in double
 
 
 def test_the_f64_check_catches_a_bare_literal():
