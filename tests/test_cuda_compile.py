@@ -90,6 +90,15 @@ def test_numba_gemm_compiles(dtype_name, activation, has_bias):
     _check(fn, matmul_numba.signature(dtype_name), dtype_name)
 
 
+@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
+def test_split_k_sum_compiles(dtype_name):
+    from mark1.kernels.cuda import matmul_numba
+    from mark1.kernels.cuda.dtypes import numba_type
+
+    _check(matmul_numba.build_sum_splits(numba_type(dtype_name)), matmul_numba.sum_splits_signature(dtype_name),
+           dtype_name)
+
+
 def test_numba_gemm_keeps_its_register_tile_in_registers():
     """The 8x8 accumulator tile must be promoted to registers: local memory would make the GEMM memory-bound."""
     from numba import float32

@@ -20,6 +20,7 @@ from mark1.kernels.cuda import raw
 HERE = Path(__file__).parent / "cuda_host"
 SHAPES = [(1, 1, 1), (5, 3, 7), (128, 128, 8), (130, 131, 12), (257, 260, 33)]  # (M, N, K)
 LAYOUTS = ("contiguous", "transposed", "strided")
+SPLIT_K = [((130, 12, 300), 104), ((5, 131, 33), 16), ((64, 64, 512), 256)]  # ((M, N, K), k_split)
 
 
 def _strides(layout: str, rows: int, cols: int) -> tuple[int, int]:
@@ -34,7 +35,15 @@ def _cases():
             sa, sb = _strides(la, m, k), _strides(lb, k, n)
             p = raw.plan(m, n, sa, sb, 0, 0, 0)
             yield (f"{m}x{k}@{k}x{n} {la}/{lb} act={act} bias={bias}",
-                   [m, n, k, *sa, *sb, p.a_k_contig, p.b_n_contig, act, bias, p.vec_a, p.vec_b, p.vec_c, *p.grid])
+                   [m, n, k, k, *sa, *sb, p.a_k_contig, p.b_n_contig, act, bias, p.vec_a, p.vec_b, p.vec_c, *p.grid, 1])
+    for (m, n, k), k_split in SPLIT_K:
+        for la, lb in (("contiguous", "contiguous"), ("transposed", "transposed"), ("strided", "contiguous")):
+            sa, sb = _strides(la, m, k), _strides(lb, k, n)
+            p = raw.plan(m, n, sa, sb, 0, 0, 0)
+            splits = -(-k // k_split)
+            yield (f"{m}x{k}@{k}x{n} {la}/{lb} split-K {splits} x {k_split}",
+                   [m, n, k, k_split, *sa, *sb, p.a_k_contig, p.b_n_contig, 0, 0, p.vec_a, p.vec_b, p.vec_c, *p.grid,
+                    splits])
 
 
 @pytest.fixture(scope="module")

@@ -80,3 +80,15 @@ def test_dense_backward_reduces_across_row_chunks(cuda, rng):
     ref.dense_backward(x, w, y, dy, "tanh", rdx, rdw, rdb)
     for got, want in ((dx, rdx), (dw, rdw), (db, rdb)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("m,k,n", [(8, 30, 8), (3, 64, 5)])
+def test_split_k_gemm(cuda, rng, m, k, n):
+    """Few output tiles and a long K: the product is split along K and the partial sums added."""
+    from mark1.kernels.cuda import launch, matmul_numba
+
+    gx, gy = matmul_numba.tiles(m, n)
+    assert launch.split_k(gx * gy, k, matmul_numba.TILING.bk)[0] > 1
+    a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+    out = m1.matmul(m1.asarray(np.ascontiguousarray(a.T)).T, m1.asarray(b))
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5 * np.sqrt(k))

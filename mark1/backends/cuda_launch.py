@@ -15,6 +15,7 @@ from mark1.kernels.cuda.launch import (
     ROW_THREADS,
     THREADS,
     blocks_for,
+    split_k,
 )
 
 _ELEMENTWISE = (*elementwise.FORWARD, *elementwise.BACKWARD)
@@ -66,16 +67,29 @@ class CudaOps:
         return x.reshape(-1)
 
     def _gemm(self, a, b, out, bias=None, activation: str = "identity") -> None:
-        if self.raw_matmul and out.dtype.name == "float32":
+        """out = act(a @ b + bias); a plain product with too few output tiles is split along K (launch.split_k)."""
+        (m, k), n = a.shape, b.shape[1]
+        raw_kernel = self.raw_matmul and out.dtype.name == "float32"
+        if raw_kernel:
             from mark1.kernels.cuda import raw
 
-            raw.sgemm(a, b, out, bias, activation)
-            return
-        kernel = matmul_numba.kernel(out.dtype.name, activation, bias is not None)
-        grid, threads = matmul_numba.launch_shape(out.shape[0], out.shape[1])
-        # without a bias the kernel never reads that argument: out[0] fills the slot without allocating
-        self._launch(kernel, grid, threads, a, b, out[0] if bias is None else self._flat(bias), out,
-                     not _transposed(a), _transposed(b))
+            grid, depth = (-(-n // raw.SGEMM_TILE), -(-m // raw.SGEMM_TILE)), raw.SGEMM_DEPTH
+        else:
+            grid, depth = matmul_numba.tiles(m, n), matmul_numba.TILING.bk
+        epilogue = bias is not None or activation != "identity"
+        splits, k_split = (1, k) if epilogue else split_k(grid[0] * grid[1], k, depth)
+        target = out if splits == 1 else self.xp.empty((splits * m, n), dtype=out.dtype)
+        if raw_kernel:
+            raw.sgemm(a, b, target, bias, activation, splits, k_split)
+        else:
+            kernel = matmul_numba.kernel(out.dtype.name, activation, bias is not None)
+            # without a bias the kernel never reads that argument: target[0] fills the slot without allocating
+            self._launch(kernel, (*grid, splits), matmul_numba.TILING.threads, a, b,
+                         target[0] if bias is None else self._flat(bias), target,
+                         not _transposed(a), _transposed(b), k_split)
+        if splits > 1:
+            self._launch(matmul_numba.sum_splits_kernel(out.dtype.name), blocks_for(m * n), THREADS,
+                         target.reshape(splits, m * n), out.reshape(-1))
 
     def _sum_to_scalar(self, parts, loss, scale: float) -> None:
         self._launch(rows.kernels(loss.dtype.name)["sum_to_scalar"], 1, ROW_THREADS, parts, loss,

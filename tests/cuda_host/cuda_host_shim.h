@@ -4,6 +4,7 @@
 // one after another, so `__shared__` can be a function-local static (shared by the block's threads, reused
 // by the next block). Correctness only: nothing here says anything about speed on a GPU.
 #pragma once
+#include <algorithm>
 #include <barrier>
 #include <cmath>
 #include <functional>
@@ -31,9 +32,12 @@ inline float4 make_float4(float x, float y, float z, float w) { return float4{x,
 inline thread_local dim3 threadIdx, blockIdx;
 inline std::barrier<>* block_barrier = nullptr;
 inline void __syncthreads() { block_barrier->arrive_and_wait(); }
+using std::max;  // CUDA device code has min/max for int and float in the global namespace
+using std::min;
 
-// Runs kernel() for every thread of every block of a 2-D grid of 1-D blocks.
+// Runs kernel() for every thread of every block of a 3-D grid of 1-D blocks.
 inline void launch(dim3 grid, unsigned threads, const std::function<void()>& kernel) {
+    for (unsigned bz = 0; bz < grid.z; ++bz)
     for (unsigned by = 0; by < grid.y; ++by)
         for (unsigned bx = 0; bx < grid.x; ++bx) {
             std::barrier<> barrier(threads);
@@ -42,7 +46,7 @@ inline void launch(dim3 grid, unsigned threads, const std::function<void()>& ker
             for (unsigned t = 0; t < threads; ++t)
                 pool.emplace_back([&, t] {
                     threadIdx = dim3{t, 0, 0};
-                    blockIdx = dim3{bx, by, 0};
+                    blockIdx = dim3{bx, by, bz};
                     kernel();
                 });
             for (auto& th : pool) th.join();

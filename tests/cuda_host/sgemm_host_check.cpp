@@ -1,6 +1,8 @@
 // Runs sgemm.cu on CPU threads (cuda_host_shim.h) against a double-precision reference.
-// stdin: one case per line, "M N K sa0 sa1 sb0 sb1 a_k_contig b_n_contig act has_bias vec_a vec_b vec_c gx gy"
-// (strides in elements, flags from mark1.kernels.cuda.raw.plan). stdout: "ok <max error>" or "FAIL ..." per case.
+// stdin: one case per line,
+//   "M N K k_split sa0 sa1 sb0 sb1 a_k_contig b_n_contig act has_bias vec_a vec_b vec_c gx gy gz"
+// (strides in elements, flags from mark1.kernels.cuda.raw.plan; gz > 1: split-K, the gz partial products are
+// summed here as sum_splits does on the GPU). stdout: "ok <max error>" or "FAIL <max error>" per case.
 #include "cuda_host_shim.h"
 #include "sgemm.cu"
 
@@ -9,16 +11,17 @@
 #include <iostream>
 
 struct Case {
-    int M, N, K;
+    int M, N, K, k_split;
     long long sa0, sa1, sb0, sb1;
     int akc, bnc, act, bias, va, vb, vc;
-    unsigned gx, gy;
+    unsigned gx, gy, gz;
 };
 
 template <bool AKC, bool BNC, int ACT, bool BIAS>
 void run(const Case& c, const float* A, const float* B, const float* bias, float* C) {
-    launch(dim3{c.gx, c.gy, 1}, THREADS, [&] {
-        sgemm<AKC, BNC, ACT, BIAS>(A, B, bias, C, c.M, c.N, c.K, c.sa0, c.sa1, c.sb0, c.sb1, c.va, c.vb, c.vc);
+    launch(dim3{c.gx, c.gy, c.gz}, THREADS, [&] {
+        sgemm<AKC, BNC, ACT, BIAS>(A, B, bias, C, c.M, c.N, c.K, c.k_split, c.sa0, c.sa1, c.sb0, c.sb1, c.va, c.vb,
+                                   c.vc);
     });
 }
 template <bool AKC, bool BNC, int ACT>
@@ -60,12 +63,15 @@ int main() {
     Case c;
     unsigned seed = 12345;
     int failures = 0;
-    while (std::cin >> c.M >> c.N >> c.K >> c.sa0 >> c.sa1 >> c.sb0 >> c.sb1 >> c.akc >> c.bnc >> c.act >> c.bias >>
-           c.va >> c.vb >> c.vc >> c.gx >> c.gy) {
+    while (std::cin >> c.M >> c.N >> c.K >> c.k_split >> c.sa0 >> c.sa1 >> c.sb0 >> c.sb1 >> c.akc >> c.bnc >> c.act >> c.bias >>
+           c.va >> c.vb >> c.vc >> c.gx >> c.gy >> c.gz) {
         size_t na = (c.M - 1) * c.sa0 + (c.K - 1) * c.sa1 + 1, nb = (c.K - 1) * c.sb0 + (c.N - 1) * c.sb1 + 1;
         float *A = filled(na, seed), *B = filled(nb, seed), *bias = filled(c.N, seed);
-        float* C = filled(size_t(c.M) * c.N, seed);  // poisoned with noise: every element must be written
+        size_t mn = size_t(c.M) * c.N;
+        float* C = filled(mn * c.gz, seed);  // poisoned with noise: every element must be written
         dispatch(c, A, B, bias, C);
+        for (unsigned z = 1; z < c.gz; ++z)  // split-K: add the partial products
+            for (size_t i = 0; i < mn; ++i) C[i] += C[z * mn + i];
         double worst = 0;
         for (int i = 0; i < c.M; ++i)
             for (int j = 0; j < c.N; ++j) {

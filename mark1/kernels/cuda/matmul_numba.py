@@ -12,6 +12,9 @@ of `out` (coalesced stores).
 Transposed inputs are handled by indexing: a and b are strided views (layout 'A'), and the flags
 `a_k_contig` / `b_k_contig` say which dimension is contiguous so the tile loads walk along it
 (coalesced) instead of copying the input.
+
+Split-K: block z multiplies k in [z*k_split, (z+1)*k_split) and writes rows z*M .. z*M+M-1 of `out`, which
+then holds gridDim.z stacked partial products (summed by `sum_splits`); with one split, k_split = K.
 """
 
 from __future__ import annotations
@@ -60,9 +63,12 @@ def _make_kernel(dtype, act, has_bias: bool, t: Tiling):
     LOADS_A = BM * BK // THREADS
     LOADS_B = BK * BN // THREADS
 
-    def gemm(a, b, bias, out, a_k_contig, b_k_contig):
+    def gemm(a, b, bias, out, a_k_contig, b_k_contig, k_split):
         M, K = a.shape
         N = b.shape[1]
+        k_begin = cuda.blockIdx.z * k_split
+        k_end = min(K, k_begin + k_split)
+        out_row0 = cuda.blockIdx.z * M
         tid = cuda.threadIdx.x
         tx = tid % TX
         ty = tid // TX
@@ -78,7 +84,7 @@ def _make_kernel(dtype, act, has_bias: bool, t: Tiling):
             for j in range(TN):
                 acc[i, j] = zero
 
-        for k0 in range(0, K, BK):
+        for k0 in range(k_begin, k_end, BK):
             for load in range(LOADS_A):
                 e = tid + load * THREADS
                 if a_k_contig:  # consecutive threads walk along k, the contiguous dimension
@@ -89,7 +95,7 @@ def _make_kernel(dtype, act, has_bias: bool, t: Tiling):
                     kk = e // BM
                 gm = row0 + mm
                 gk = k0 + kk
-                a_tile[kk, mm] = a[gm, gk] if gm < M and gk < K else zero
+                a_tile[kk, mm] = a[gm, gk] if gm < M and gk < k_end else zero
             for load in range(LOADS_B):
                 e = tid + load * THREADS
                 if b_k_contig:
@@ -100,7 +106,7 @@ def _make_kernel(dtype, act, has_bias: bool, t: Tiling):
                     nn = e % BN
                 gk = k0 + kk
                 gn = col0 + nn
-                b_tile[kk, nn] = b[gk, gn] if gk < K and gn < N else zero
+                b_tile[kk, nn] = b[gk, gn] if gk < k_end and gn < N else zero
             cuda.syncthreads()  # both tiles fully written before any thread reads them
 
             for kk in range(BK):
@@ -122,7 +128,7 @@ def _make_kernel(dtype, act, has_bias: bool, t: Tiling):
                         v = acc[i, j]
                         if has_bias:
                             v += bias[c]
-                        out[r, c] = act(v)
+                        out[out_row0 + r, c] = act(v)
 
     return gemm
 
@@ -134,7 +140,30 @@ def build(dtype, activation: str = "identity", has_bias: bool = False, tiling: T
 
 
 def signature(t: str) -> str:
-    return f"void({t}[:, :], {t}[:, :], {t}[::1], {t}[:, ::1], boolean, boolean)"
+    return f"void({t}[:, :], {t}[:, :], {t}[::1], {t}[:, ::1], boolean, boolean, int64)"
+
+
+def build_sum_splits(dtype):
+    zero = dtype(0)
+
+    def sum_splits(parts, out):
+        """out[i] = sum over splits s of parts[s, i], in split order (deterministic): split-K's second stage."""
+        for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            s = zero
+            for z in range(parts.shape[0]):
+                s += parts[z, i]
+            out[i] = s
+
+    return sum_splits
+
+
+def sum_splits_signature(t: str) -> str:
+    return f"void({t}[:, ::1], {t}[::1])"
+
+
+@cache
+def sum_splits_kernel(dtype_name: str):
+    return cuda.jit(build_sum_splits(numba_type(dtype_name)))
 
 
 @cache
@@ -142,6 +171,6 @@ def kernel(dtype_name: str, activation: str = "identity", has_bias: bool = False
     return cuda.jit(build(numba_type(dtype_name), activation, has_bias))
 
 
-def launch_shape(m: int, n: int, tiling: Tiling = TILING) -> tuple[tuple[int, int], int]:
-    """(grid, threads) for an (m, n) output: one block per BM x BN tile."""
-    return (-(-n // tiling.bn), -(-m // tiling.bm)), tiling.threads
+def tiles(m: int, n: int, tiling: Tiling = TILING) -> tuple[int, int]:
+    """Output tiles along n and m: the grid's x and y."""
+    return -(-n // tiling.bn), -(-m // tiling.bm)

@@ -15,6 +15,7 @@ import numpy as np
 ACT_CODES = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3}
 SGEMM_THREADS = 256
 SGEMM_TILE = 128  # BM = BN in sgemm.cu
+SGEMM_DEPTH = 8  # BK in sgemm.cu: split-K slices are multiples of it
 
 
 def source(name: str) -> str:
@@ -63,8 +64,11 @@ def plan(m: int, n: int, sa: tuple[int, int], sb: tuple[int, int], a_ptr: int, b
     return SgemmPlan(a_k_contig, b_n_contig, vec_a, vec_b, vec_c, (-(-n // SGEMM_TILE), -(-m // SGEMM_TILE)))
 
 
-def sgemm(a, b, out, bias=None, activation: str = "identity") -> None:
-    """out = act(a @ b + bias) for float32 CuPy arrays; a, b any strides, out C-contiguous (M, N)."""
+def sgemm(a, b, out, bias=None, activation: str = "identity", splits: int = 1, k_split: int | None = None) -> None:
+    """out = act(a @ b + bias) for float32 CuPy arrays; a, b any strides, out C-contiguous (M, N).
+
+    With splits > 1 (no bias, identity), out is (splits * M, N): split z's partial product in rows z*M...
+    """
     import cupy
 
     m, k = a.shape
@@ -72,7 +76,7 @@ def sgemm(a, b, out, bias=None, activation: str = "identity") -> None:
     sa, sb = _elements(a.strides, a.itemsize), _elements(b.strides, b.itemsize)
     p = plan(m, n, sa, sb, a.data.ptr, b.data.ptr, out.data.ptr)
     fn = _sgemm_function(cupy.cuda.Device().id, p.a_k_contig, p.b_n_contig, ACT_CODES[activation], bias is not None)
-    args = (a, b, out if bias is None else bias, out, np.int32(m), np.int32(n), np.int32(k),
+    args = (a, b, out if bias is None else bias, out, np.int32(m), np.int32(n), np.int32(k), np.int32(k_split or k),
             np.int64(sa[0]), np.int64(sa[1]), np.int64(sb[0]), np.int64(sb[1]),
             np.int32(p.vec_a), np.int32(p.vec_b), np.int32(p.vec_c))
-    fn(p.grid, (SGEMM_THREADS,), args)
+    fn((*p.grid, splits), (SGEMM_THREADS,), args)

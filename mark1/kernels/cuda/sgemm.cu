@@ -11,7 +11,12 @@
 // dimension with float4 when the host found it 16-byte aligned (vec_a / vec_b); edges and any other
 // strides take the bounds-checked scalar path, which reads through both strides, so no input is copied.
 //
-// Limits: 1 <= M, N, K < 2^31; C is C-contiguous (row stride N); grid = (ceil(N/128), ceil(M/128)).
+// Split-K: block z multiplies only k in [z*k_split, min(K, (z+1)*k_split)) and writes its partial product to
+// slice z of C (C is then gridDim.z stacked M x N matrices, summed by a second kernel). Used when the output
+// has too few tiles to fill the GPU (dW = X^T @ delta: small M x N, K = batch); k_split = K otherwise.
+//
+// Limits: 1 <= M, N, K < 2^31; k_split a multiple of BK (keeps the shifted loads 16-byte aligned); C is
+// C-contiguous (row stride N); grid = (ceil(N/128), ceil(M/128), ceil(K/k_split)).
 
 #define BM 128
 #define BN 128
@@ -105,10 +110,16 @@ __device__ __forceinline__ void store_b(float (*Bs)[BN + PAD], const float r[4],
 template <bool A_K_CONTIG, bool B_N_CONTIG, int ACT, bool HAS_BIAS>
 __global__ void __launch_bounds__(THREADS)
 sgemm(const float* __restrict__ A, const float* __restrict__ B, const float* __restrict__ bias,
-      float* __restrict__ C, int M, int N, int K, long long sa0, long long sa1, long long sb0, long long sb1,
-      int vec_a, int vec_b, int vec_c) {
+      float* __restrict__ C, int M, int N, int K, int k_split, long long sa0, long long sa1, long long sb0,
+      long long sb1, int vec_a, int vec_b, int vec_c) {
     __shared__ __align__(16) float As[2][BK][BM + PAD];
     __shared__ __align__(16) float Bs[2][BK][BN + PAD];
+
+    const long long k_begin = (long long)blockIdx.z * k_split;  // split-K: this block's slice of k
+    A += k_begin * sa1;
+    B += k_begin * sb0;
+    K = min(k_split, K - (int)k_begin);
+    C += (long long)blockIdx.z * M * N;
 
     const int tid = threadIdx.x;
     const int tx = tid & 15, ty = tid >> 4;
@@ -188,13 +199,11 @@ sgemm(const float* __restrict__ A, const float* __restrict__ B, const float* __r
 // nvcc -cubin needs concrete instantiations to compile anything; CuPy's RawModule instantiates the one it
 // needs by name expression, e.g. "sgemm<true, true, 1, true>".
 #ifdef MARK1_INSTANTIATE_ALL
-template __global__ void sgemm<true, true, 0, false>(const float*, const float*, const float*, float*, int, int,
-                                                     int, long long, long long, long long, long long, int, int, int);
-template __global__ void sgemm<false, false, 1, true>(const float*, const float*, const float*, float*, int, int,
-                                                      int, long long, long long, long long, long long, int, int,
-                                                      int);
-template __global__ void sgemm<true, false, 2, true>(const float*, const float*, const float*, float*, int, int,
-                                                     int, long long, long long, long long, long long, int, int, int);
-template __global__ void sgemm<false, true, 3, true>(const float*, const float*, const float*, float*, int, int,
-                                                     int, long long, long long, long long, long long, int, int, int);
+#define MARK1_SGEMM_ARGS \
+    const float*, const float*, const float*, float*, int, int, int, int, long long, long long, long long, long long, \
+        int, int, int
+template __global__ void sgemm<true, true, 0, false>(MARK1_SGEMM_ARGS);
+template __global__ void sgemm<false, false, 1, true>(MARK1_SGEMM_ARGS);
+template __global__ void sgemm<true, false, 2, true>(MARK1_SGEMM_ARGS);
+template __global__ void sgemm<false, true, 3, true>(MARK1_SGEMM_ARGS);
 #endif
