@@ -38,17 +38,27 @@ def _simulator_wrapper():
     return FakeCUDAArray
 
 
+def _cupy_wrapper():
+    """CuPy array -> numba device array over the same memory, through the CUDA Array Interface, with sync=False.
+
+    Both libraries queue work on the legacy default stream, so launches are already ordered; the interface's
+    default (sync=True) would block the host on that stream at every launch.
+    """
+    from numba import cuda
+
+    return lambda x: cuda.from_cuda_array_interface(x.__cuda_array_interface__, owner=x, sync=False)
+
+
 class CudaOps:
     """The kernels for one array module (cupy on a GPU, numpy in the simulator)."""
 
     def __init__(self, xp, raw_matmul: bool, simulator: bool = False):
         self.xp = xp
         self.raw_matmul = raw_matmul
-        self._wrap = _simulator_wrapper() if simulator else None
+        self._wrap = _simulator_wrapper() if simulator else _cupy_wrapper()
 
     def _launch(self, kernel, grid, block, *args) -> None:
-        if self._wrap is not None:
-            args = tuple(self._wrap(x) if isinstance(x, self.xp.ndarray) else x for x in args)
+        args = tuple(self._wrap(x) if isinstance(x, self.xp.ndarray) else x for x in args)
         kernel[grid, block](*args)
 
     def table(self) -> dict:
