@@ -288,10 +288,18 @@ def main(argv=None) -> int:
         return 0
     m1.use("cuda")
     figs: list[dict] = []
-    bench_matmul((256, 512) if args.quick else (1024, 2048, 4096, 8192), figs, log_figures)
-    bench_sigmoid(1 << (20 if args.quick else 28), figs, log_figures)
-    bench_train((256, 1024) if args.quick else (256, 16384), figs, log_figures)
-    bench_launch(figs, log_figures)
+    parts = [("matmul", bench_matmul, ((256, 512) if args.quick else (1024, 2048, 4096, 8192),)),
+             ("sigmoid", bench_sigmoid, (1 << (20 if args.quick else 28),)),
+             ("train_step", bench_train, ((256, 1024) if args.quick else (256, 16384),)),
+             ("launch", bench_launch, ())]
+    for workload, run, sizes in parts:
+        try:  # one failing workload must not cost the others' figures: it is recorded as status "error"
+            run(*sizes, figs, log_figures)
+        except Exception as e:
+            print(f"{workload} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+            fig = figure(workload, "-", [], 0, "mark1-cuda", "steps/s", 1.0, None, f"{type(e).__name__}: {e}",
+                         status="error")
+            figs.append(fig)
     add_ratios(figs)
     hw = hardware()
     described = {"copy": "cudaMemcpyAsync device-to-device (the bandwidth reference)",
