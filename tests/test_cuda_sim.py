@@ -87,8 +87,9 @@ def test_split_k_gemm(cuda, rng, m, k, n):
     """Few output tiles and a long K: the product is split along K and the partial sums added."""
     from mark1.kernels.cuda import launch, matmul_numba
 
-    gx, gy = matmul_numba.tiles(m, n)
-    assert launch.split_k(gx * gy, k, matmul_numba.TILING.bk)[0] > 1
+    tiling = matmul_numba.TILINGS["float32"]
+    gx, gy = matmul_numba.tiles(m, n, tiling)
+    assert launch.split_k(gx * gy, k, tiling.bk)[0] > 1
     a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
     out = m1.matmul(m1.asarray(np.ascontiguousarray(a.T)).T, m1.asarray(b))
     np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5 * np.sqrt(k))

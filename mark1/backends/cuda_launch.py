@@ -85,7 +85,8 @@ class CudaOps:
 
             grid, depth = (-(-n // raw.SGEMM_TILE), -(-m // raw.SGEMM_TILE)), raw.SGEMM_DEPTH
         else:
-            grid, depth = matmul_numba.tiles(m, n), matmul_numba.TILING.bk
+            tiling = matmul_numba.TILINGS[out.dtype.name]
+            grid, depth = matmul_numba.tiles(m, n, tiling), tiling.bk
         epilogue = bias is not None or activation != "identity"
         splits, k_split = (1, k) if epilogue else split_k(grid[0] * grid[1], k, depth)
         target = out if splits == 1 else self.xp.empty((splits * m, n), dtype=out.dtype)
@@ -94,7 +95,7 @@ class CudaOps:
         else:
             kernel = matmul_numba.kernel(out.dtype.name, activation, bias is not None)
             # without a bias the kernel never reads that argument: target[0] fills the slot without allocating
-            self._launch(kernel, (*grid, splits), matmul_numba.TILING.threads, a, b,
+            self._launch(kernel, (*grid, splits), tiling.threads, a, b,
                          target[0] if bias is None else self._flat(bias), target,
                          not _transposed(a), _transposed(b), k_split)
         if splits > 1:

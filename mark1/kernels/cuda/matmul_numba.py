@@ -3,7 +3,8 @@
 numba-cuda has no tensor-core (WMMA/MMA) API, so this is a SIMT kernel: it cannot reach the tensor-core
 TF32 rate, and its ceiling is the fp32 FMA rate. Each block computes a BM x BN tile of `out`, staging
 BK-wide slices of a and b through shared memory; each thread keeps a TM x TN tile of accumulators in
-registers, so every shared-memory load feeds TM (or TN) FMAs instead of one.
+registers, so every shared-memory load feeds TM (or TN) FMAs instead of one. The next slice is read from
+global memory into registers before the current one is multiplied, so its latency hides behind the FMAs.
 
 Thread (ty, tx) owns rows ty + i*TY and columns tx + j*TX (interleaved, not blocked): neighbouring
 threads then read neighbouring shared-memory words (no bank conflicts) and write neighbouring columns
@@ -28,6 +29,9 @@ from mark1.kernels.cuda.activations import device_functions
 from mark1.kernels.cuda.dtypes import numba_type
 from mark1.kernels.cuda.launch import SIMULATOR
 
+# The load helpers must inline so the register arrays they fill stay registers (the simulator lacks the option).
+_inline_device = cuda.jit(device=True) if SIMULATOR else cuda.jit(device=True, forceinline=True)
+
 
 @dataclass(frozen=True)
 class Tiling:
@@ -47,11 +51,14 @@ class Tiling:
         return (self.bm // self.tm) * (self.bn // self.tn)
 
 
-# GPU: 128x128 tiles, 8x8 per thread, 256 threads, 2 x 4 KiB of shared memory (float32).
+# GPU, float32: 128x128 tiles, 8x8 per thread, 256 threads, 2 x 4 KiB of shared memory; 184 registers, no
+# local memory (the compile test checks). float64 halves the register tile: 8x8 doubles exceed 255 registers.
 GPU_TILING = Tiling(bm=128, bn=128, bk=8, tm=8, tn=8)
+GPU_TILING_F64 = Tiling(bm=64, bn=64, bk=8, tm=4, tn=4)
 # Simulator: one OS thread per CUDA thread (each costs ~0.5 ms to start), so 4 threads of 4x4 each.
 SIM_TILING = Tiling(bm=8, bn=8, bk=8, tm=4, tn=4)
-TILING = SIM_TILING if SIMULATOR else GPU_TILING
+TILINGS = {name: SIM_TILING if SIMULATOR else tiling
+           for name, tiling in (("float32", GPU_TILING), ("float64", GPU_TILING_F64))}
 
 
 def _make_kernel(dtype, act, has_bias: bool, t: Tiling):
@@ -62,6 +69,39 @@ def _make_kernel(dtype, act, has_bias: bool, t: Tiling):
     THREADS = t.threads
     LOADS_A = BM * BK // THREADS
     LOADS_B = BK * BN // THREADS
+    # +1 column on the shared tiles: the transposed stores (k varies fastest across threads) then hit
+    # different banks. Shapes of shared arrays must be compile-time constants, hence names, not `BM + 1`.
+    A_ROW = BM + 1
+    B_ROW = BN + 1
+
+    @_inline_device
+    def a_slot(e, a_k_contig):
+        """(k, m) of a's element number e in the slice: consecutive threads walk a's contiguous dimension."""
+        if a_k_contig:
+            return e % BK, e // BK
+        return e // BM, e % BM
+
+    @_inline_device
+    def b_slot(e, b_k_contig):
+        if b_k_contig:
+            return e % BK, e // BK
+        return e // BN, e % BN
+
+    @_inline_device
+    def fetch(a, b, a_next, b_next, tid, row0, col0, k0, k_end, a_k_contig, b_k_contig):
+        """Read the slice starting at k0 from global memory into registers (zeros past the edges)."""
+        M = a.shape[0]
+        N = b.shape[1]
+        for load in range(LOADS_A):
+            kk, mm = a_slot(tid + load * THREADS, a_k_contig)
+            gm = row0 + mm
+            gk = k0 + kk
+            a_next[load] = a[gm, gk] if gm < M and gk < k_end else zero
+        for load in range(LOADS_B):
+            kk, nn = b_slot(tid + load * THREADS, b_k_contig)
+            gk = k0 + kk
+            gn = col0 + nn
+            b_next[load] = b[gk, gn] if gk < k_end and gn < N else zero
 
     def gemm(a, b, bias, out, a_k_contig, b_k_contig, k_split):
         M, K = a.shape
@@ -75,39 +115,28 @@ def _make_kernel(dtype, act, has_bias: bool, t: Tiling):
         row0 = cuda.blockIdx.y * BM
         col0 = cuda.blockIdx.x * BN
 
-        a_tile = cuda.shared.array((BK, BM), dtype)  # a's slice, stored k-major: a_tile[k, m]
-        b_tile = cuda.shared.array((BK, BN), dtype)
+        a_tile = cuda.shared.array((BK, A_ROW), dtype)  # a's slice, stored k-major: a_tile[k, m]
+        b_tile = cuda.shared.array((BK, B_ROW), dtype)
         acc = cuda.local.array((TM, TN), dtype)
         a_reg = cuda.local.array(TM, dtype)
         b_reg = cuda.local.array(TN, dtype)
+        a_next = cuda.local.array(LOADS_A, dtype)  # the next slice, in registers while this one is multiplied
+        b_next = cuda.local.array(LOADS_B, dtype)
         for i in range(TM):
             for j in range(TN):
                 acc[i, j] = zero
 
+        fetch(a, b, a_next, b_next, tid, row0, col0, k_begin, k_end, a_k_contig, b_k_contig)
         for k0 in range(k_begin, k_end, BK):
             for load in range(LOADS_A):
-                e = tid + load * THREADS
-                if a_k_contig:  # consecutive threads walk along k, the contiguous dimension
-                    mm = e // BK
-                    kk = e % BK
-                else:
-                    mm = e % BM
-                    kk = e // BM
-                gm = row0 + mm
-                gk = k0 + kk
-                a_tile[kk, mm] = a[gm, gk] if gm < M and gk < k_end else zero
+                kk, mm = a_slot(tid + load * THREADS, a_k_contig)
+                a_tile[kk, mm] = a_next[load]
             for load in range(LOADS_B):
-                e = tid + load * THREADS
-                if b_k_contig:
-                    kk = e % BK
-                    nn = e // BK
-                else:
-                    kk = e // BN
-                    nn = e % BN
-                gk = k0 + kk
-                gn = col0 + nn
-                b_tile[kk, nn] = b[gk, gn] if gk < k_end and gn < N else zero
-            cuda.syncthreads()  # both tiles fully written before any thread reads them
+                kk, nn = b_slot(tid + load * THREADS, b_k_contig)
+                b_tile[kk, nn] = b_next[load]
+            cuda.syncthreads()  # the slice is staged before any thread multiplies it
+            if k0 + BK < k_end:  # issue the next slice's global loads now: they land while we compute
+                fetch(a, b, a_next, b_next, tid, row0, col0, k0 + BK, k_end, a_k_contig, b_k_contig)
 
             for kk in range(BK):
                 for i in range(TM):
@@ -117,24 +146,27 @@ def _make_kernel(dtype, act, has_bias: bool, t: Tiling):
                 for i in range(TM):
                     for j in range(TN):
                         acc[i, j] += a_reg[i] * b_reg[j]
-            cuda.syncthreads()  # every thread done reading before the next slice overwrites the tiles
+            cuda.syncthreads()  # every thread done reading before the next staging overwrites the tiles
 
+        if has_bias:  # a pass of its own: one loop nest with bias and activation is too big for LLVM to
+            for j in range(TN):  # unroll fully, and a rolled loop indexes acc dynamically: local memory
+                c = col0 + tx + j * TX
+                bj = bias[c] if c < N else zero
+                for i in range(TM):
+                    acc[i, j] += bj
         for i in range(TM):
             r = row0 + ty + i * TY
             if r < M:
                 for j in range(TN):
                     c = col0 + tx + j * TX
                     if c < N:
-                        v = acc[i, j]
-                        if has_bias:
-                            v += bias[c]
-                        out[out_row0 + r, c] = act(v)
+                        out[out_row0 + r, c] = act(acc[i, j])
 
     return gemm
 
 
 @cache
-def build(dtype, activation: str = "identity", has_bias: bool = False, tiling: Tiling = TILING):
+def build(dtype, activation: str, has_bias: bool, tiling: Tiling):
     """The plain kernel function for numba type `dtype` with the epilogue act(acc + bias)."""
     return _make_kernel(dtype, device_functions(dtype)[activation][0], has_bias, tiling)
 
@@ -168,9 +200,10 @@ def sum_splits_kernel(dtype_name: str):
 
 @cache
 def kernel(dtype_name: str, activation: str = "identity", has_bias: bool = False):
-    return cuda.jit(build(numba_type(dtype_name), activation, has_bias))
+    """The jitted GEMM for this dtype and epilogue; launch it with TILINGS[dtype_name]'s grid and threads."""
+    return cuda.jit(build(numba_type(dtype_name), activation, has_bias, TILINGS[dtype_name]))
 
 
-def tiles(m: int, n: int, tiling: Tiling = TILING) -> tuple[int, int]:
+def tiles(m: int, n: int, tiling: Tiling) -> tuple[int, int]:
     """Output tiles along n and m: the grid's x and y."""
     return -(-n // tiling.bn), -(-m // tiling.bm)
