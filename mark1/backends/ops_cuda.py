@@ -69,6 +69,7 @@ def _shorten_switch_interval() -> None:
 
 
 def create(matmul: str | None = None) -> Backend:
+    """The cuda Backend; matmul picks the float32 GEMM ("raw" default on a GPU, "numba" in the simulator)."""
     sim = simulator()
     if matmul is None:
         matmul = "numba" if sim else "raw"
