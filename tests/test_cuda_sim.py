@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mark1 as m1
 from mark1 import layer_ops
@@ -93,3 +95,32 @@ def test_split_k_gemm(cuda, rng, m, k, n):
     a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
     out = m1.matmul(m1.asarray(np.ascontiguousarray(a.T)).T, m1.asarray(b))
     np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5 * np.sqrt(k))
+
+
+_LAYOUT = st.sampled_from(["contiguous", "transposed", "strided"])
+
+
+def _laid_out(host: np.ndarray, layout: str) -> np.ndarray:
+    if layout == "transposed":
+        return np.ascontiguousarray(host.T).T
+    if layout == "strided":
+        big = np.zeros((2 * host.shape[0], 3 * host.shape[1]), host.dtype)
+        big[::2, ::3] = host
+        return big[::2, ::3]
+    return host
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(m=st.integers(1, 19), k=st.integers(1, 40), n=st.integers(1, 19), la=_LAYOUT, lb=_LAYOUT,
+       activation=st.sampled_from(["identity", "sigmoid", "tanh", "relu"]))
+def test_gemm_and_dense_forward_any_shape_and_layout(cuda, m, k, n, la, lb, activation):
+    """Shapes across the 8x8 tiles, K across split-K slices, every layout pair, every fused epilogue."""
+    rng = np.random.default_rng(m * 10_000 + k * 100 + n)
+    a, b, bias = rng.standard_normal((m, k)), rng.standard_normal((k, n)), rng.standard_normal(n)
+    a32, b32 = _laid_out(a.astype(np.float32), la), _laid_out(b.astype(np.float32), lb)
+    scale = np.abs(a) @ np.abs(b)
+    np.testing.assert_array_less(np.abs(m1.matmul(a32, b32) - a @ b), 1e-5 * scale + 1e-30)
+    expected = np.empty((m, n))
+    ref.dense_forward(a, b, bias, activation, expected)
+    got = m1.dense_forward(a32, b32, bias.astype(np.float32), activation)
+    np.testing.assert_array_less(np.abs(got - expected), 1e-5 * (scale + np.abs(bias)) + 1e-30)
