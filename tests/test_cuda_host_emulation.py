@@ -13,6 +13,7 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mark1.kernels.cuda import raw
@@ -28,6 +29,18 @@ def _strides(layout: str, rows: int, cols: int) -> tuple[int, int]:
     return {"contiguous": (cols, 1), "transposed": (1, rows), "strided": (2 * cols + 3, 2)}[layout]
 
 
+def _random_cases(count: int = 16):
+    """Seeded random shapes, layouts, epilogues and split-K slices on top of the fixed list."""
+    rng = np.random.default_rng(5)
+    for _ in range(count):
+        m, n, k = (int(v) for v in rng.integers(1, 300, 3))
+        la, lb = (LAYOUTS[int(i)] for i in rng.integers(0, 3, 2))
+        split = rng.random() < 0.5
+        k_split = int(rng.integers(1, max(2, k // 8) + 1)) * 8 if split else k
+        act, bias = (0, False) if split else (int(rng.integers(0, 4)), bool(rng.integers(0, 2)))
+        yield m, n, k, la, lb, act, bias, k_split
+
+
 def _cases():
     for m, n, k in SHAPES:
         for i, (la, lb) in enumerate((a, b) for a in LAYOUTS for b in LAYOUTS):
@@ -36,6 +49,13 @@ def _cases():
             p = raw.plan(m, n, sa, sb, 0, 0, 0)
             yield (f"{m}x{k}@{k}x{n} {la}/{lb} act={act} bias={bias}",
                    [m, n, k, k, *sa, *sb, p.a_k_contig, p.b_n_contig, act, bias, p.vec_a, p.vec_b, p.vec_c, *p.grid, 1])
+    for m, n, k, la, lb, act, bias, k_split in _random_cases():
+        sa, sb = _strides(la, m, k), _strides(lb, k, n)
+        p = raw.plan(m, n, sa, sb, 0, 0, 0)
+        splits = -(-k // k_split)
+        yield (f"random {m}x{k}@{k}x{n} {la}/{lb} act={act} bias={bias} splits={splits}",
+               [m, n, k, k_split, *sa, *sb, p.a_k_contig, p.b_n_contig, act, bias, p.vec_a, p.vec_b, p.vec_c,
+                *p.grid, splits])
     for (m, n, k), k_split in SPLIT_K:
         for la, lb in (("contiguous", "contiguous"), ("transposed", "transposed"), ("strided", "contiguous")):
             sa, sb = _strides(la, m, k), _strides(lb, k, n)
