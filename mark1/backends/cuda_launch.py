@@ -39,14 +39,19 @@ def _simulator_wrapper():
 
 
 def _cupy_wrapper():
-    """CuPy array -> numba device array over the same memory, through the CUDA Array Interface, with sync=False.
+    """CuPy array -> numba device array over the same memory, through the CUDA Array Interface.
 
-    Both libraries queue work on the legacy default stream, so launches are already ordered; the interface's
-    default (sync=True) would block the host on that stream at every launch.
+    Both libraries queue work on the legacy default stream, so launches are already ordered. The interface's
+    "stream" entry is dropped: with it numba would wrap that stream in a new object at every launch and, by
+    default, block the host on it.
     """
     from numba import cuda
 
-    return lambda x: cuda.from_cuda_array_interface(x.__cuda_array_interface__, owner=x, sync=False)
+    def wrap(x):
+        desc = {key: value for key, value in x.__cuda_array_interface__.items() if key != "stream"}
+        return cuda.from_cuda_array_interface(desc, owner=x, sync=False)
+
+    return wrap
 
 
 class CudaOps:
