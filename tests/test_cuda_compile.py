@@ -139,6 +139,7 @@ def test_there_are_cu_sources():
 
 @pytest.mark.parametrize("name", CU_SOURCES)
 def test_cu_source_compiles_for_sm90_without_spills(name, tmp_path):
+    """With the default launch bounds (SGEMM_MIN_BLOCKS=1): the 8x8 register tile fits without spilling."""
     nvcc = _nvcc()
     if nvcc is None:
         pytest.skip("nvcc is not installed (CUDA toolkit); the .cu sources are compiled on the GPU machine instead")

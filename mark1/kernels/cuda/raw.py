@@ -16,6 +16,7 @@ ACT_CODES = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3}
 SGEMM_THREADS = 256
 SGEMM_TILE = 128  # BM = BN in sgemm.cu
 SGEMM_DEPTH = 8  # BK in sgemm.cu: split-K slices are multiples of it
+MIN_BLOCKS_PER_SM = 1  # sgemm.cu's SGEMM_MIN_BLOCKS; the GPU benchmark also measures 2
 
 
 def source(name: str) -> str:
@@ -23,12 +24,14 @@ def source(name: str) -> str:
 
 
 @cache
-def _sgemm_function(device_id: int, a_k_contig: bool, b_n_contig: bool, act: int, has_bias: bool):
+def _sgemm_function(device_id: int, a_k_contig: bool, b_n_contig: bool, act: int, has_bias: bool,
+                    min_blocks: int = MIN_BLOCKS_PER_SM):
     import cupy
 
     name = f"sgemm<{str(a_k_contig).lower()}, {str(b_n_contig).lower()}, {act}, {str(has_bias).lower()}>"
+    options = ("-std=c++17", f"-DSGEMM_MIN_BLOCKS={min_blocks}")
     with cupy.cuda.Device(device_id):
-        module = cupy.RawModule(code=source("sgemm.cu"), options=("-std=c++17",), name_expressions=[name])
+        module = cupy.RawModule(code=source("sgemm.cu"), options=options, name_expressions=[name])
         return module.get_function(name)
 
 
@@ -64,7 +67,8 @@ def plan(m: int, n: int, sa: tuple[int, int], sb: tuple[int, int], a_ptr: int, b
     return SgemmPlan(a_k_contig, b_n_contig, vec_a, vec_b, vec_c, (-(-n // SGEMM_TILE), -(-m // SGEMM_TILE)))
 
 
-def sgemm(a, b, out, bias=None, activation: str = "identity", splits: int = 1, k_split: int | None = None) -> None:
+def sgemm(a, b, out, bias=None, activation: str = "identity", splits: int = 1, k_split: int | None = None,
+          min_blocks: int = MIN_BLOCKS_PER_SM) -> None:
     """out = act(a @ b + bias) for float32 CuPy arrays; a, b any strides, out C-contiguous (M, N).
 
     With splits > 1 (no bias, identity), out is (splits * M, N): split z's partial product in rows z*M...
@@ -75,7 +79,8 @@ def sgemm(a, b, out, bias=None, activation: str = "identity", splits: int = 1, k
     n = b.shape[1]
     sa, sb = _elements(a.strides, a.itemsize), _elements(b.strides, b.itemsize)
     p = plan(m, n, sa, sb, a.data.ptr, b.data.ptr, out.data.ptr)
-    fn = _sgemm_function(cupy.cuda.Device().id, p.a_k_contig, p.b_n_contig, ACT_CODES[activation], bias is not None)
+    fn = _sgemm_function(cupy.cuda.Device().id, p.a_k_contig, p.b_n_contig, ACT_CODES[activation], bias is not None,
+                         min_blocks)
     args = (a, b, out if bias is None else bias, out, np.int32(m), np.int32(n), np.int32(k), np.int32(k_split or k),
             np.int64(sa[0]), np.int64(sa[1]), np.int64(sb[0]), np.int64(sb[1]),
             np.int32(p.vec_a), np.int32(p.vec_b), np.int32(p.vec_c))

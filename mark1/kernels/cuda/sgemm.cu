@@ -23,6 +23,9 @@
 #define BK 8
 #define THREADS 256
 #define PAD 4  // keeps the transposed shared stores off a single bank and rows 16-byte aligned
+#ifndef SGEMM_MIN_BLOCKS  // blocks per SM asked of the register allocator: 1 -> ~135 registers, no spills;
+#define SGEMM_MIN_BLOCKS 1  // 2 caps at 128 (two blocks resident) with small spills in the epilogues
+#endif
 
 template <int ACT>
 __device__ __forceinline__ float activate(float x) {
@@ -108,7 +111,7 @@ __device__ __forceinline__ void store_b(float (*Bs)[BN + PAD], const float r[4],
 }
 
 template <bool A_K_CONTIG, bool B_N_CONTIG, int ACT, bool HAS_BIAS>
-__global__ void __launch_bounds__(THREADS)
+__global__ void __launch_bounds__(THREADS, SGEMM_MIN_BLOCKS)
 sgemm(const float* __restrict__ A, const float* __restrict__ B, const float* __restrict__ bias,
       float* __restrict__ C, int M, int N, int K, int k_split, long long sa0, long long sa1, long long sb0,
       long long sb1, int vec_a, int vec_b, int vec_c) {
