@@ -66,11 +66,11 @@ def test_report_renders_markdown_table_and_png_side_by_side(two_files, tmp_path,
     assert lines.index("### Machines side by side") < side
     assert lines[side + 2] == ("| matmul | 256 | mark1-numba 75 GFLOP/s · 1.50× numpy "
                                "| mark1-cuda 22,500 GFLOP/s · 1.50× cupy |")
-    cpu = lines.index("| workload | size | mark1-numba | numpy | torch |")
-    gpu = lines.index("| workload | size | mark1-cuda | torch-cuda | cupy |")
+    cpu = lines.index("| workload | size | × of | mark1-numba | numpy | torch |")
+    gpu = lines.index("| workload | size | × of | mark1-cuda | torch-cuda | cupy |")
     rows = len(workloads.WORKLOADS) * 2
     assert all(line.startswith("| ") for line in lines[cpu + 2:cpu + 2 + rows]) and lines[cpu + 2 + rows] == ""
-    assert lines[cpu + 2] == ("| matmul | 256 | 75 GFLOP/s · 1.50× · 50.0% | 50 GFLOP/s · 1.00× · 33.3% "
+    assert lines[cpu + 2] == ("| matmul | 256 | numpy | 75 GFLOP/s · 1.50× · 50.0% | 50 GFLOP/s · 1.00× · 33.3% "
                               "| 37.5 GFLOP/s · 0.75× · 25.0% |")
     assert lines[gpu + 2 + rows - 1].startswith("| train_step | batch 16384 |")
     assert "geometric mean of × ref: mark1-numba 1.50× over 10 figures; torch 0.75× over 10 figures" in md
@@ -83,8 +83,9 @@ def test_report_renders_markdown_table_and_png_side_by_side(two_files, tmp_path,
 def test_report_on_one_file_with_failures_still_renders(tmp_path):
     data = synthetic_results("one", "cpu", ("numpy",), 1.0)
     data["figures"][0].update(status="error", value=None, message="RuntimeError: boom")
+    runner.add_ratios(data["figures"])
     md, png = report.write_report([results.save(data, tmp_path / "one.json")], tmp_path)
-    assert "| matmul | 256 | error |" in md.read_text() and png.exists()
+    assert "| matmul | 256 | — | error |" in md.read_text() and png.exists()
 
 
 @pytest.mark.parametrize(

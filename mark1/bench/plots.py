@@ -56,7 +56,7 @@ def _panel(ax, run: dict, workload: str, colors: dict) -> None:
         pts = sorted({(f["x"], f["peak_value"]) for f in ok if f["device"] == device and f.get("peak_value")})
         if not pts:
             continue
-        kind = "FLOP/s" if figs[0].get("work_kind") == "flop" else "bandwidth (measured copy)"
+        kind = {"flop": "FLOP/s", "byte": "bandwidth (measured copy)"}.get(figs[0].get("work_kind"), "")
         label = f"{device.upper()} peak {kind}"
         if len({p for _, p in pts}) == 1:   # a rate peak: one level for every size
             ax.axhline(pts[0][1], label=label, linewidth=1.2, **style)
@@ -78,8 +78,8 @@ def _errorbar(ax, figs: list[dict], **style) -> None:
     if not figs:
         return
     ys = [f["value"] for f in figs]
-    low = [f["value"] - f.get("value_min", f["value"]) for f in figs]
-    high = [f.get("value_max", f["value"]) - f["value"] for f in figs]
+    low = [f["value"] - (f.get("value_min") or f["value"]) for f in figs]   # a file may leave the spread out
+    high = [(f.get("value_max") or f["value"]) - f["value"] for f in figs]
     ax.errorbar([f["x"] for f in figs], ys, yerr=[low, high], markersize=4, capsize=2, **style)
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 from mark1.bench import results as res
 from mark1.bench.contenders import REFERENCE_NAMES
 from mark1.bench.plots import plot
-from mark1.bench.table import fmt_fraction, fmt_ratio, fmt_threads, fmt_value, summary
+from mark1.bench.table import fmt_fraction, fmt_ratio, fmt_threads, fmt_value, hardware_line, peak_lines, summary
 from mark1.bench.workloads import workload_order
 
-CELL_NOTE = ("Each cell: median throughput · ratio to the same-device reference measured in the same run (numpy on "
-             "CPU, cupy/cuBLAS on GPU; higher is faster) · fraction of the hardware peak (GB/s figures: of the "
-             "measured DRAM copy bandwidth, which arrays that fit in cache can exceed).")
+CELL_NOTE = ("Each cell: median throughput · ratio to the reference measured in the same run, named in the "
+             "'× of' column (numpy on CPU, cupy/cuBLAS on GPU; higher is faster) · fraction of the hardware peak "
+             "(GB/s figures: of the measured DRAM copy bandwidth, which arrays that fit in cache can exceed).")
 
 
 def _size_rows(runs: list[dict]) -> list[tuple[str, str]]:
@@ -62,22 +62,24 @@ def _best_mark1_cell(figs: list[dict]) -> str:
     return f"{best['contender']} {fmt_value(best['value'])} {best['unit']}{versus}"
 
 
+def _reference(run: dict, workload: str, size: str) -> str:
+    """The contender this row's ratios are taken to (numpy/cupy in `mark1 bench`; a GPU script may choose others)."""
+    refs = {f.get("reference") for f in run["figures"]
+            if (f["workload"], f["size"]) == (workload, size) and f.get("ratio_to_reference") is not None}
+    refs.discard(None)
+    return ", ".join(sorted(refs)) or "—"
+
+
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *("| " + " | ".join(r) + " |" for r in rows)]
 
 
 def machine_lines(run: dict) -> list[str]:
-    hw, peaks, v = run["hardware"], run["peaks"], run["versions"]
-    gpu = f"; GPU {hw['gpu']['name']}" if hw.get("gpu") else ""
-    lines = [f"{hw['cpu_model']}, {hw['cpu_count']} CPUs{gpu}; threads {fmt_threads(run.get('threads'))}; "
+    versions = run.get("versions") or {}
+    lines = [f"{hardware_line(run)}; threads {fmt_threads(run.get('threads'))}; "
              f"suite {run.get('suite', '?')}, measured {run.get('created', '?')}", "",
-             "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
-             f"- CPU peak: {peaks['cpu']['formula']}; memory bandwidth {peaks['cpu']['bytes_per_s'] / 1e9:.1f} GB/s "
-             f"({peaks['cpu']['bandwidth_method']})"]
-    if peaks.get("gpu"):
-        g = peaks["gpu"]
-        lines.append(f"- GPU peak: {g['formula']} (source: {g.get('source')}); bandwidth "
-                     f"{g['bytes_per_s'] / 1e9:.0f} GB/s ({g['bandwidth_method']})")
+             "- versions: " + ", ".join(f"{k} {val}" for k, val in versions.items() if val),
+             *(f"- {line}" for line in peak_lines(run))]
     if run.get("skipped"):
         lines.append("- not run here: " + "; ".join(f"{s['name']} ({s['reason']})" for s in run["skipped"]))
     if summary(run):
@@ -101,9 +103,9 @@ def markdown(runs: list[dict]) -> str:
         index = {(f["workload"], f["size"], f["contender"]): f for f in run["figures"]}
         names = _contender_order({f["contender"] for f in run["figures"]})
         mine = [(w, s) for w, s in rows if any((w, s, c) in index for c in names)]
-        body = [[w, s, *(_cell(index.get((w, s, c))) for c in names)] for w, s in mine]
+        body = [[w, s, _reference(run, w, s), *(_cell(index.get((w, s, c))) for c in names)] for w, s in mine]
         out += [f"### {run['machine']}", "", *machine_lines(run), ""]
-        out += _table(["workload", "size", *names], body) + [""]
+        out += _table(["workload", "size", "× of", *names], body) + [""]
     return "\n".join([*out, CELL_NOTE]) + "\n"
 
 

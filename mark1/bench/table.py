@@ -32,7 +32,7 @@ def fmt_seconds(s: float | None) -> str:
 def fmt_threads(threads: dict | None) -> str:
     """{'requested': 2, 'numpy_blas': 2, 'torch': 2} -> '2 (numpy_blas 2, torch 2)'."""
     if not isinstance(threads, dict):
-        return str(threads)
+        return "not recorded" if threads is None else str(threads)
     used = ", ".join(f"{k} {v}" for k, v in threads.items() if k != "requested")
     return f"{threads.get('requested', '?')}" + (f" ({used})" if used else "")
 
@@ -48,7 +48,8 @@ def geomean_ratios(results: dict) -> dict[str, tuple[float, int]]:
 
 
 def summary(results: dict) -> str:
-    parts = [f"{name} {fmt_ratio(g)} over {n} figures" for name, (g, n) in sorted(geomean_ratios(results).items())]
+    parts = [f"{name} {fmt_ratio(g)} over {n} figure{'s' if n > 1 else ''}"
+             for name, (g, n) in sorted(geomean_ratios(results).items())]
     return "geometric mean of × ref: " + "; ".join(parts) if parts else ""
 
 
@@ -67,20 +68,32 @@ def rows(results: dict) -> list[tuple[str, ...]]:
     return out
 
 
+def hardware_line(results: dict) -> str:
+    """'AMD EPYC, 2 CPUs, GPU NVIDIA H100 80GB HBM3': whatever the file knows (a GPU-only run may omit the CPU)."""
+    hw = results.get("hardware") or {}
+    cpus = f", {hw['cpu_count']} CPUs" if hw.get("cpu_count") else ""
+    gpu = f", GPU {hw['gpu']['name']}" if (hw.get("gpu") or {}).get("name") else ""
+    return f"{hw.get('cpu_model') or 'unknown CPU'}{cpus}{gpu}"
+
+
+def peak_lines(results: dict) -> list[str]:
+    """One line per device with a peak in the file: the FLOP/s formula and its source, the measured bandwidth."""
+    out = []
+    for device in ("cpu", "gpu"):
+        peak = (results.get("peaks") or {}).get(device)
+        if not peak:
+            continue
+        source = f" (source: {peak['source']})" if peak.get("source") else ""
+        bandwidth = f"{peak['bytes_per_s'] / 1e9:.1f} GB/s" if peak.get("bytes_per_s") else "not measured"
+        method = f" ({peak['bandwidth_method']})" if peak.get("bandwidth_method") else ""
+        out.append(f"{device.upper()} peak: {peak.get('formula') or 'unknown'}{source}; memory bandwidth "
+                   f"{bandwidth}{method}")
+    return out
+
+
 def caption(results: dict) -> str:
-    hw, peaks = results["hardware"], results["peaks"]
-    cpu = peaks["cpu"]
-    lines = [
-        f"{results['machine']}: {hw['cpu_model']}, {hw['cpu_count']} CPUs"
-        + (f", GPU {hw['gpu']['name']}" if hw.get("gpu") else ""),
-        f"threads: {fmt_threads(results.get('threads'))}",
-        f"CPU peak: {cpu['formula']}; memory bandwidth {cpu['bytes_per_s'] / 1e9:.1f} GB/s "
-        f"({cpu['bandwidth_method']})",
-    ]
-    if peaks.get("gpu"):
-        gpu = peaks["gpu"]
-        lines.append(f"GPU peak: {gpu['formula']} ({gpu.get('source')}); bandwidth "
-                     f"{gpu['bytes_per_s'] / 1e9:.0f} GB/s ({gpu['bandwidth_method']})")
+    lines = [f"{results['machine']}: {hardware_line(results)}", f"threads: {fmt_threads(results.get('threads'))}",
+             *peak_lines(results)]
     if summary(results):
         lines.append(summary(results))
     for f in results["figures"]:
