@@ -66,8 +66,8 @@ def test_report_renders_markdown_table_and_png_side_by_side(two_files, tmp_path,
     assert lines.index("### Machines side by side") < side
     assert lines[side + 2] == ("| matmul | 256 | mark1-numba 75 GFLOP/s · 1.50× numpy "
                                "| mark1-cuda 22,500 GFLOP/s · 1.50× cupy |")
-    cpu = lines.index("| workload | size | × of | mark1-numba | numpy | torch |")
-    gpu = lines.index("| workload | size | × of | mark1-cuda | torch-cuda | cupy |")
+    cpu = lines.index("| workload | size | ratio to | mark1-numba | numpy | torch |")
+    gpu = lines.index("| workload | size | ratio to | mark1-cuda | torch-cuda | cupy |")
     rows = len(workloads.WORKLOADS) * 2
     assert all(line.startswith("| ") for line in lines[cpu + 2:cpu + 2 + rows]) and lines[cpu + 2 + rows] == ""
     assert lines[cpu + 2] == ("| matmul | 256 | numpy | 75 GFLOP/s · 1.50× · 50.0% | 50 GFLOP/s · 1.00× · 33.3% "

@@ -16,7 +16,7 @@ from mark1.bench.table import fmt_fraction, fmt_ratio, fmt_threads, fmt_value, h
 from mark1.bench.workloads import workload_order
 
 CELL_NOTE = ("Each cell: median throughput · ratio to the reference measured in the same run, named in the "
-             "'× of' column (numpy on CPU, cupy/cuBLAS on GPU; higher is faster) · fraction of the hardware peak "
+             "'ratio to' column (numpy on CPU, cupy/cuBLAS on GPU; higher is faster) · fraction of the hardware peak "
              "(GB/s figures: of the measured DRAM copy bandwidth, which arrays that fit in cache can exceed).")
 
 
@@ -105,7 +105,7 @@ def markdown(runs: list[dict]) -> str:
         mine = [(w, s) for w, s in rows if any((w, s, c) in index for c in names)]
         body = [[w, s, _reference(run, w, s), *(_cell(index.get((w, s, c))) for c in names)] for w, s in mine]
         out += [f"### {run['machine']}", "", *machine_lines(run), ""]
-        out += _table(["workload", "size", "× of", *names], body) + [""]
+        out += _table(["workload", "size", "ratio to", *names], body) + [""]
     return "\n".join([*out, CELL_NOTE]) + "\n"
 
 
