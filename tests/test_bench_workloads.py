@@ -85,8 +85,12 @@ def test_select_lists_valid_workloads_on_a_typo():
 
 def test_cpu_peak_states_its_formula():
     peak = machine.cpu_peak()
+    assert peak["cores"] == machine.cpu_count()
     assert peak["flop_per_s"] == pytest.approx(peak["cores"] * peak["mhz"] * 1e6 * peak["lanes"] * 4)
-    assert "FMA" in peak["formula"] and str(peak["cores"]) in peak["formula"]
+    assert "FMA" in peak["formula"] and f"{peak['cores']} cores" in peak["formula"]
+    one = machine.cpu_peak(threads=1)   # the peak of the cores the contenders were allowed to use
+    assert one["cores"] == 1 and one["flop_per_s"] == pytest.approx(peak["flop_per_s"] / peak["cores"])
+    assert machine.cpu_peak(threads=10_000)["cores"] == peak["cores"]
 
 
 @pytest.mark.parametrize(("name", "tflops"), [("NVIDIA H100 80GB HBM3", 67.0), ("NVIDIA H100 PCIe", 51.0),

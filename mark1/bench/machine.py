@@ -1,9 +1,9 @@
 """The machine a benchmark ran on: hardware, versions, thread settings and the hardware peaks.
 
 Peaks are stated with how they were obtained, so a reader can check them:
-- CPU FLOP/s: cores × max frequency × fp32 lanes per vector (avx512f → 16, avx2+fma → 8, otherwise 4) ×
-  2 FMA units × 2 FLOP per FMA. Two FMA units per core is the common case (Intel since Haswell, AMD Zen);
-  parts with one unit reach half of this, so the fraction is a lower bound there.
+- CPU FLOP/s: cores (min(--threads, CPUs)) × max frequency × fp32 lanes per vector (avx512f → 16,
+  avx2+fma → 8, otherwise 4) × 2 FMA units × 2 FLOP per FMA. Two FMA units per core is the common case
+  (Intel since Haswell, AMD Zen); parts with one unit reach half of this, so the fraction is a lower bound there.
 - GPU FLOP/s: NVIDIA's published fp32 (non-tensor-core) peak for the device name, from the table below;
   for a device not in it, SMs × clock × fp32 lanes per SM (by compute capability) × 2 from its properties.
 - Memory bandwidth: measured, as bytes read + written per second by a large array copy (a STREAM-like copy).
@@ -74,8 +74,8 @@ def _max_frequency_mhz() -> tuple[float, str]:
     return 2000.0, "unknown: assumed 2000 MHz"
 
 
-def cpu_peak() -> dict:
-    """Theoretical fp32 FLOP/s of the CPUs this process may use, with the formula spelled out."""
+def cpu_peak(threads: int | None = None) -> dict:
+    """Theoretical fp32 FLOP/s of the cores the contenders may use (min(threads, CPUs)), formula spelled out."""
     flags = _cpu_flags()
     if "avx512f" in flags:
         lanes, isa = 16, "avx512f"
@@ -83,7 +83,7 @@ def cpu_peak() -> dict:
         lanes, isa = 8, "avx2+fma"
     else:
         lanes, isa = 4, "sse/neon (128-bit)"
-    cores = cpu_count()
+    cores = min(threads or cpu_count(), cpu_count())   # --threads 1 on 16 CPUs can reach one core's peak
     mhz, source = _max_frequency_mhz()
     gflops = cores * mhz / 1000 * lanes * 2 * 2
     formula = (f"{cores} cores × {mhz:.0f} MHz × {lanes} fp32 lanes ({isa}) × 2 FMA units × 2 FLOP/FMA "

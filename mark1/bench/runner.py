@@ -74,7 +74,7 @@ def run(options: Options, argv: list[str] | None = None, log: Callable[[str], No
         say(f"note: NumPy's BLAS uses {threads.get('numpy_blas')} threads, not {options.threads}: without "
             f"threadpoolctl it keeps what it read at import; export OPENBLAS_NUM_THREADS={options.threads}")
     say(f"threads: {fmt_threads(threads)}; measuring memory bandwidth ...")
-    peaks = measure_peaks(contenders, options.copy_bytes)
+    peaks = measure_peaks(contenders, options.threads, options.copy_bytes)
     tasks = [(w, s, [c for c in contenders if c.supports(w.name)]) for w, s in pairs]
     figures: list[dict] = []
     interrupted = False
@@ -111,9 +111,9 @@ def _measure_all(tasks, options: Options, peaks: dict, figures: list[dict], say:
                 bar.update()
 
 
-def measure_peaks(contenders: list[Contender], copy_bytes: int | None = None) -> dict:
+def measure_peaks(contenders: list[Contender], threads: int, copy_bytes: int | None = None) -> dict:
     cpu_bw = machine.measure_cpu_bandwidth(nbytes=copy_bytes)
-    peaks = {"cpu": {**machine.cpu_peak(), "bytes_per_s": cpu_bw["bytes_per_s"],
+    peaks = {"cpu": {**machine.cpu_peak(threads), "bytes_per_s": cpu_bw["bytes_per_s"],
                      "bandwidth_method": cpu_bw["method"], "bandwidth_all_methods_gbs": cpu_bw["all_methods"]},
              "gpu": None}
     gpu = machine.gpu_info()
