@@ -1,0 +1,139 @@
+"""The difference finder: which parts of picture b differ from picture a, as boxes.
+
+Steps, all on the current backend's arrays (NumPy on the CPU, CuPy on a GPU; labelling and filters from
+`backend.ndimage_module`, i.e. scipy.ndimage or cupyx.scipy.ndimage):
+  1. find the small shift between the pictures and compare only the area both cover (align.py);
+  2. per-pixel difference = largest channel difference |a - b|, the backend's `image_diff` kernel;
+  3. a pixel is changed when its difference and its neighbourhood's (a `blur` px box blur) both exceed
+     `threshold`, so camera/JPEG noise does not cross it pixel by pixel; a 3×3 morphological opening
+     removes the specks left over;
+  5. changed pixels within `merge` px of each other are grouped (dilate, then connected components), so
+     one changed object gives one box; groups with fewer than `min_area` changed pixels are dropped.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mark1.vision.align import Shift, estimate_shift, overlap_slices
+from mark1.vision.images import VisionInputError, as_rgb
+
+
+@dataclass(frozen=True)
+class Region:
+    """One difference: its box in picture-a pixels (x0, y0, x1, y1; x1/y1 exclusive), how many pixels
+    changed inside it (`area`) and their mean difference (`score`, 0..255, the largest channel difference)."""
+
+    box: tuple[int, int, int, int]
+    area: int
+    score: float
+
+    @property
+    def width(self) -> int:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> int:
+        return self.box[3] - self.box[1]
+
+    def shifted(self, shift: Shift) -> tuple[int, int, int, int]:
+        """The box in picture-b pixels, given the shift (dy, dx) found between the pictures."""
+        dy, dx = shift
+        x0, y0, x1, y1 = self.box
+        return (x0 + dx, y0 + dy, x1 + dx, y1 + dy)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"box": list(self.box), "area": self.area, "score": round(self.score, 2)}
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    """Everything `compare` found: the regions (largest first), the shift (dy, dx) with a[y, x] ~ b[y+dy, x+dx],
+    and the changed-pixel mask in picture-a coordinates (host NumPy bool array, False outside the overlap)."""
+
+    regions: list[Region]
+    shift: Shift
+    mask: np.ndarray
+
+
+def _check_options(threshold: float, min_area: int, max_shift: int, blur: int, merge: int) -> None:
+    if not 0 <= threshold < 255:
+        raise VisionInputError(f"threshold={threshold}: expected a grey-level difference in [0, 255)")
+    for name, value, low in (("min_area", min_area, 1), ("max_shift", max_shift, 0), ("blur", blur, 0),
+                             ("merge", merge, 0)):
+        if int(value) != value or value < low:
+            raise VisionInputError(f"{name}={value}: expected an integer >= {low}")
+
+
+def _regions(mask: Any, diff: Any, merge: int, min_area: int, offset: tuple[int, int], xp: Any, ndi: Any):
+    """Boxes of the groups of changed pixels in `mask` (pixels within `merge` px belong to one group)."""
+    grouped = mask
+    if merge:
+        grouped = ndi.binary_dilation(mask, structure=xp.ones((2 * merge + 1, 2 * merge + 1), dtype=bool))
+    labels, count = ndi.label(grouped)
+    count = int(count)
+    if count == 0:
+        return []
+    labels = xp.where(mask, labels, 0)  # the dilation only groups; boxes and areas count changed pixels
+    index = xp.arange(1, count + 1)
+    rows, cols = xp.indices(mask.shape)
+    stats = xp.stack([
+        ndi.sum_labels(mask, labels, index),
+        ndi.minimum(cols, labels, index), ndi.minimum(rows, labels, index),
+        ndi.maximum(cols, labels, index), ndi.maximum(rows, labels, index),
+        ndi.sum_labels(diff, labels, index),
+    ])
+    stats = np.asarray(stats.get() if hasattr(stats, "get") else stats, dtype=np.float64)
+    oy, ox = offset
+    found = []
+    for area, x0, y0, x1, y1, total in stats.T:
+        if area >= min_area:
+            box = (int(x0) + ox, int(y0) + oy, int(x1) + 1 + ox, int(y1) + 1 + oy)
+            found.append(Region(box=box, area=int(area), score=float(total / area)))
+    found.sort(key=lambda r: (-r.area, r.box[1], r.box[0]))
+    return found
+
+
+def compare(a: Any, b: Any, threshold: float = 35, min_area: int = 20, *, max_shift: int = 8, blur: int = 3,
+            merge: int = 4) -> DiffResult:
+    """Find where picture `b` differs from picture `a` (HxWx3 uint8 NumPy arrays of the same size).
+
+    `threshold`: a pixel differs when its (blurred) largest channel difference exceeds it;
+    `min_area`: smaller groups of changed pixels are dropped; `max_shift`: the largest misalignment
+    searched for, in pixels; `blur`: box-blur width before thresholding (0: none); `merge`: changed pixels
+    this close (px) are one region.
+    """
+    import mark1 as m1
+
+    _check_options(threshold, min_area, max_shift, blur, merge)
+    a, b = as_rgb(a, "a"), as_rgb(b, "b")
+    if a.shape != b.shape:
+        raise VisionInputError(
+            f"the pictures differ in size: a is {a.shape[1]}x{a.shape[0]}, b is {b.shape[1]}x{b.shape[0]} "
+            "(width x height); resize one first (the CLI's --resize)"
+        )
+    be = m1.get_backend()
+    xp, ndi = be.xp, importlib.import_module(be.ndimage_module)
+    a_dev, b_dev = m1.asarray(a, dtype=np.uint8), m1.asarray(b, dtype=np.uint8)
+    shift = estimate_shift(a_dev, b_dev, max_shift)
+    in_a, in_b = overlap_slices(a.shape[:2], shift)
+    diff = m1.image_diff(xp.ascontiguousarray(a_dev[in_a]), xp.ascontiguousarray(b_dev[in_b]))
+    smooth = ndi.uniform_filter(diff, size=blur, mode="nearest") if blur > 1 else diff
+    # both the pixel and its neighbourhood must differ: the blur rejects lone noisy pixels, the pixel's own
+    # value keeps the blur from growing every box by a pixel; the opening removes what specks remain
+    changed = (smooth > threshold) & (diff > threshold) if blur > 1 else diff > threshold
+    mask = ndi.binary_opening(changed, structure=xp.ones((3, 3), dtype=bool))
+    offset = (in_a[0].start, in_a[1].start)
+    regions = _regions(mask, diff, merge, min_area, offset, xp, ndi)
+    full_mask = np.zeros(a.shape[:2], dtype=bool)
+    full_mask[in_a] = m1.to_numpy(mask)
+    return DiffResult(regions=regions, shift=shift, mask=full_mask)
+
+
+def find_differences(a: Any, b: Any, threshold: float = 35, min_area: int = 20, **options: Any) -> list[Region]:
+    """The regions where `b` differs from `a`, largest first (see `compare` for the options)."""
+    return compare(a, b, threshold, min_area, **options).regions

@@ -1,0 +1,102 @@
+"""Cutting one image that holds two pictures (side by side or stacked) into the two pictures.
+
+Candidates for the cut: a gutter, i.e. a band of uniform colour across the whole image, placed so that the
+two pictures either side of it have the same size; or, with no gutter, the exact middle. The two pictures
+of a "spot the difference" pair match almost everywhere once aligned, so each candidate is checked by
+comparing its halves (diff.compare at MATCH_THRESHOLD) and the cut whose halves differ least is taken
+(a gutter cut before a plain halving). When even that one differs in more than MAX_CHANGED_FRACTION of
+the pixels, the image is not two pictures of one scene.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mark1.vision.images import VisionInputError, as_rgb
+
+UNIFORM_STD = 4.0            # a gutter line's colour varies less than this (std, any channel): JPEG-safe
+SAME_COLOUR = 12.0           # and neighbouring gutter lines differ by less than this (mean, any channel)
+MIN_PICTURE_SIDE = 8         # px: each picture must be at least this wide (or tall)
+MATCH_THRESHOLD = 20         # grey levels: stricter than the finder's default 35, so unrelated halves stand out
+MAX_CHANGED_FRACTION = 0.4   # pictures of one scene differ in far less than this share of their pixels (~5%
+                             # on the test pairs, where unrelated halves of one textured scene differ in > 80%)
+
+
+@dataclass(frozen=True)
+class Split:
+    a: np.ndarray                 # the first picture (left, or top), HxWx3 uint8
+    b: np.ndarray                 # the second picture, same shape
+    direction: str                # "side-by-side" or "stacked"
+    gutter: tuple[int, int]       # [start, stop) of the band between them along the cut axis (empty: none)
+    changed_fraction: float       # share of the compared pixels that differ: how well the halves match
+
+
+def _uniform_runs(image: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of each run of consecutive columns that are each one colour, all about the same colour."""
+    pixels = image.astype(np.float32)
+    uniform = pixels.std(axis=0).max(axis=-1) <= UNIFORM_STD
+    colours = pixels.mean(axis=0)
+    runs, start = [], None
+    for x in range(image.shape[1] + 1):
+        same = (x < image.shape[1] and uniform[x]
+                and (start is None or np.abs(colours[x] - colours[start]).max() <= SAME_COLOUR))
+        if start is not None and not same:
+            runs.append((start, x))
+            start = None
+        if start is None and x < image.shape[1] and uniform[x]:
+            start = x
+    return runs
+
+
+def _cuts(width: int, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Cuts [g0, g1) leaving equal widths g0 == width - g1 either side: the widest gutter each run allows,
+    then the middle with no gutter."""
+    cuts = []
+    for r0, r1 in runs:
+        g0 = max(r0, width - r1)  # the gutter must be symmetric about the middle and inside the run
+        if g0 < width - g0 and g0 >= MIN_PICTURE_SIDE:
+            cuts.append((g0, width - g0))
+    if width % 2 == 0 and width // 2 >= MIN_PICTURE_SIDE:
+        cuts.append((width // 2, width // 2))
+    return cuts
+
+
+def split_pair(image: Any, max_shift: int = 8) -> Split:
+    """The two pictures in `image` (HxWx3 uint8), found as described in the module docstring.
+
+    `max_shift` is the misalignment allowed between the halves. Raises VisionInputError when no cut gives
+    two pictures of one scene.
+    """
+    from mark1.vision.diff import compare
+
+    image = as_rgb(image, "image")
+    candidates = []  # (has no gutter, changed fraction, Split): gutters first, then the best match
+    for direction, view in (("side-by-side", image), ("stacked", image.transpose(1, 0, 2))):
+        for g0, g1 in _cuts(view.shape[1], _uniform_runs(view)):
+            first, second = view[:, :g0], view[:, g1:]
+            if direction == "stacked":
+                first, second = first.transpose(1, 0, 2), second.transpose(1, 0, 2)
+            first, second = np.ascontiguousarray(first), np.ascontiguousarray(second)
+            result = compare(first, second, MATCH_THRESHOLD, max_shift=max_shift)
+            rows, cols = result.mask.shape
+            dy, dx = result.shift
+            overlap = (rows - abs(dy)) * (cols - abs(dx))
+            fraction = float(result.mask.sum()) / max(overlap, 1)
+            candidates.append((g0 == g1, fraction, Split(first, second, direction, (g0, g1), fraction)))
+    passing = [c for c in candidates if c[1] <= MAX_CHANGED_FRACTION]
+    if not passing:
+        height, width = image.shape[:2]
+        if not candidates:
+            raise VisionInputError(
+                f"the image ({width}x{height}) cannot hold two pictures: no uniform gutter and no even side to halve"
+            )
+        best = min(candidates, key=lambda c: c[1])[2]
+        raise VisionInputError(
+            f"the image ({width}x{height}) does not look like two pictures of one scene: the best cut "
+            f"({best.direction}, gutter {best.gutter}) leaves halves that differ in "
+            f"{best.changed_fraction:.0%} of their pixels (at most {MAX_CHANGED_FRACTION:.0%} expected)"
+        )
+    return min(passing, key=lambda c: (c[0], c[1]))[2]
