@@ -1,7 +1,7 @@
 """Finding and undoing a small shift between two pictures of the same scene.
 
 The shift (dy, dx) is the one for which a[y, x] best matches b[y + dy, x + dx]: the mean absolute grey-level
-difference over the overlapping area is smallest. An exhaustive search over ±max_shift runs on a coarse
+difference over a central window of a is smallest. An exhaustive search over ±max_shift runs on a coarse
 copy (2×2 average pooling, repeated), then each finer level only checks ±2 pixels around the doubled
 estimate, so a large picture costs about as much as a small one. Mean absolute difference (not squared)
 keeps the changed objects, a small part of the picture, from pulling the estimate.
@@ -41,16 +41,22 @@ def _pool(grey: Any) -> Any:
 
 
 def _search(grey_a: Any, grey_b: Any, center: Shift, radius: int, limit: int, xp: Any) -> Shift:
-    """The shift within `radius` of `center` (and within ±limit) with the smallest mean absolute difference."""
+    """The shift within `radius` of `center` (and within ±limit) with the smallest mean absolute difference.
+
+    Every candidate compares the same central window of a (a `limit` px margin cut off), so no candidate
+    can score better by pushing a changed part of a out of the compared area.
+    """
     candidates = [
         (dy, dx)
         for dy in range(max(-limit, center[0] - radius), min(limit, center[0] + radius) + 1)
         for dx in range(max(-limit, center[1] - radius), min(limit, center[1] + radius) + 1)
     ]
-    scores = []
-    for dy, dx in candidates:
-        sa, sb = overlap_slices(grey_a.shape, (dy, dx))
-        scores.append(xp.abs(grey_a[sa] - grey_b[sb]).mean())
+    height, width = grey_a.shape
+    window_a = grey_a[limit:height - limit, limit:width - limit]
+    scores = [
+        xp.abs(window_a - grey_b[limit + dy:height - limit + dy, limit + dx:width - limit + dx]).mean()
+        for dy, dx in candidates
+    ]
     penalties = xp.asarray([TIE_BREAK * (abs(dy) + abs(dx)) for dy, dx in candidates], dtype=xp.float32)
     best = int(xp.argmin(xp.stack(scores) + penalties))
     return candidates[best]
