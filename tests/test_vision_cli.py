@@ -1,0 +1,105 @@
+"""`mark1 diff` end to end on temporary files: outputs, and bad input giving exit status 2 and one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mark1.cli import main
+from mark1.vision.synthetic import make_pair
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def files(tmp_path):
+    pair = make_pair(seed=3, shift=(2, -3))
+    Image.fromarray(pair.a).save(tmp_path / "a.png")
+    Image.fromarray(pair.b).save(tmp_path / "b.png")
+    gutter = np.full((64, 6, 3), 250, dtype=np.uint8)
+    Image.fromarray(np.concatenate([pair.a, gutter, pair.b], axis=1)).save(tmp_path / "pair.png")
+    return tmp_path, pair
+
+
+def test_two_files_to_marked_png_and_json(files, capsys):
+    tmp, pair = files
+    out, listing = tmp / "marked.png", tmp / "regions.json"
+    assert main(["diff", str(tmp / "a.png"), str(tmp / "b.png"), "-o", str(out), "--json", str(listing),
+                 "--backend", "numpy"]) == 0
+    printed = capsys.readouterr().out
+    assert "3 difference(s)" in printed and "dx=-3, dy=+2" in printed
+    regions = json.loads(listing.read_text())
+    assert sorted(tuple(r["box"]) for r in regions) == sorted(pair.changes)
+    assert [r["id"] for r in regions] == [1, 2, 3]
+    for r in regions:
+        x0, y0, x1, y1 = r["box"]
+        assert r["box_second"] == [x0 - 3, y0 + 2, x1 - 3, y1 + 2]
+        assert r["area"] >= 20 and 35 < r["score"] <= 255
+    with Image.open(out) as marked:
+        assert marked.size == (2 * 320 + 12, 320)
+
+
+def test_split_pair_json_on_stdout(files, capsys):
+    tmp, pair = files
+    assert main(["diff", str(tmp / "pair.png"), "--split", "--json", "-", "--min-area", "10"]) == 0
+    captured = capsys.readouterr()
+    assert sorted(tuple(r["box"]) for r in json.loads(captured.out)) == sorted(pair.changes)
+    assert "side-by-side" in captured.err and "gutter 6 px" in captured.err
+
+
+def test_different_sizes_need_resize(files, capsys):
+    tmp, _ = files
+    small = tmp / "small.png"
+    Image.open(tmp / "b.png").resize((48, 48)).save(small)
+    assert main(["diff", str(tmp / "a.png"), str(small)]) == 2
+    assert "differ in size" in capsys.readouterr().err
+    assert main(["diff", str(tmp / "a.png"), str(small), "--resize"]) == 0
+    assert "resized the second to 64x64" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["{tmp}/missing.png", "{tmp}/b.png"], "missing.png: no such file"),
+        (["{tmp}/notes.txt", "{tmp}/b.png"], "notes.txt: not an image"),
+        (["{tmp}", "{tmp}/b.png"], "is a directory"),
+        (["{tmp}/a.png"], "expected two images"),
+        (["{tmp}/a.png", "{tmp}/b.png", "--split"], "--split takes one image"),
+        (["{tmp}/a.png", "--split"], "does not look like two pictures"),
+        (["{tmp}/a.png", "{tmp}/b.png", "-o", "{tmp}/no/such/dir/out.png"], "does not exist"),
+        (["{tmp}/a.png", "{tmp}/b.png", "-o", "{tmp}/out.xyz"], "unknown image format"),
+        (["{tmp}/a.png", "{tmp}/b.png", "--threshold", "400"], "threshold=400"),
+        (["{tmp}/a.png", "{tmp}/b.png", "--min-area", "0"], "min_area=0"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(files, capsys, argv, message):
+    tmp, _ = files
+    (tmp / "notes.txt").write_text("not a picture")
+    assert main(["diff", *(arg.format(tmp=tmp) for arg in argv)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("mark1 diff: error:") and err.count("\n") == 1
+    assert not (tmp / "out.xyz").exists()
+
+
+def test_unusable_backend_is_a_clear_error(files, capsys):
+    tmp, _ = files
+    code = main(["diff", str(tmp / "a.png"), str(tmp / "b.png"), "--backend", "cuda"])
+    if code == 0:
+        pytest.skip("the cuda backend is usable here")
+    assert code == 2 and "mark1 diff: error:" in capsys.readouterr().err
+
+
+def test_command_line_process_has_no_traceback(files):
+    tmp, _ = files
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-m", "mark1.cli", "diff", str(tmp / "a.png"), str(tmp / "nope.png")],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.strip() == f"mark1 diff: error: {tmp / 'nope.png'}: no such file"

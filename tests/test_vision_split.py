@@ -1,0 +1,76 @@
+"""Cutting one image into its two pictures: side by side or stacked, with or without a gutter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mark1 import vision
+from mark1.vision.synthetic import make_pair
+
+
+def join(a: np.ndarray, b: np.ndarray, axis: int, gutter: int = 0, colour=(255, 255, 255)) -> np.ndarray:
+    shape = list(a.shape)
+    shape[axis] = gutter
+    band = np.broadcast_to(np.asarray(colour, dtype=np.uint8), shape)
+    return np.ascontiguousarray(np.concatenate([a, band, b], axis=axis))
+
+
+@pytest.mark.parametrize("gutter", [0, 1, 6])
+@pytest.mark.parametrize(("axis", "direction"), [(1, "side-by-side"), (0, "stacked")])
+def test_split_finds_both_pictures(axis, direction, gutter):
+    pair = make_pair(height=48, width=56, seed=gutter + axis, shift=(1, -2))
+    split = vision.split_pair(join(pair.a, pair.b, axis, gutter))
+    assert split.direction == direction
+    cut = pair.a.shape[axis]
+    assert split.gutter == (cut, cut + gutter)
+    assert np.array_equal(split.a, pair.a) and np.array_equal(split.b, pair.b)
+    assert split.changed_fraction < 0.2
+
+
+def test_dark_gutter_and_a_grey_image():
+    pair = make_pair(height=40, width=40, n_changes=2, seed=3)
+    image = join(pair.a, pair.b, 1, gutter=9, colour=(10, 12, 11))
+    split = vision.split_pair(image)
+    assert split.gutter == (40, 49)
+    grey = image.mean(axis=2).astype(np.uint8)  # HxW grey images are accepted too
+    assert vision.split_pair(grey).gutter == (40, 49)
+
+
+def test_pictures_whose_edge_has_the_gutter_colour():
+    # the first picture's last 3 columns are white like the gutter: the gutter found is the widest one
+    # that leaves two pictures of the same width, and the pictures still match once aligned
+    pair = make_pair(height=40, width=48, n_changes=2, seed=8, shift=(0, 0))
+    a, b = pair.a.copy(), pair.b.copy()
+    a[:, -3:] = 255
+    b[:, -3:] = 255
+    split = vision.split_pair(join(a, b, 1, gutter=4))
+    assert split.gutter == (48, 52)
+    assert np.array_equal(split.a, a) and np.array_equal(split.b, b)
+
+
+def test_found_differences_after_a_split():
+    pair = make_pair(seed=2, shift=(-2, 3))
+    split = vision.split_pair(join(pair.a, pair.b, 1, gutter=5))
+    regions = vision.find_differences(split.a, split.b)
+    assert sorted(r.box for r in regions) == sorted(pair.changes)
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        (make_pair(height=64, width=128, seed=5).a, "does not look like two pictures"),  # one textured scene
+        (np.random.default_rng(0).integers(0, 256, (60, 90, 3), dtype=np.uint8), "does not look like two pictures"),
+        (np.zeros((9, 13, 3), np.uint8), "cannot hold two pictures"),  # odd sides, too small for a gutter
+    ],
+)
+def test_an_image_that_is_not_two_pictures_is_refused(image, message):
+    with pytest.raises(vision.VisionInputError, match=message):
+        vision.split_pair(image)
+
+
+def test_a_diagonal_gradient_is_not_two_pictures():
+    ramp = np.add.outer(np.arange(50), np.arange(80)).astype(np.float64)
+    image = np.dstack([ramp * 255 / ramp.max()] * 3).astype(np.uint8)
+    with pytest.raises(vision.VisionInputError, match="does not look like two pictures"):
+        vision.split_pair(image)
