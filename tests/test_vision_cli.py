@@ -103,3 +103,15 @@ def test_command_line_process_has_no_traceback(files):
                          capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 2
     assert run.stderr.strip() == f"mark1 diff: error: {tmp / 'nope.png'}: no such file"
+
+
+def test_readme_example_is_reproducible(tmp_path, capsys):
+    from mark1.vision.demo import make_example
+
+    regions = make_example(tmp_path)
+    assert len(regions) == 6
+    assert "6 differences found (6 made, 0 missed)" in capsys.readouterr().out
+    for name in ("diff_example.png", "diff_example_pair.png"):
+        assert (tmp_path / name).stat().st_size < 200_000
+        with Image.open(tmp_path / name) as png:
+            png.verify()

@@ -71,6 +71,8 @@ def _check_options(threshold: float, min_area: int, max_shift: int, blur: int, m
 
 def _regions(mask: Any, diff: Any, merge: int, min_area: int, offset: tuple[int, int], xp: Any, ndi: Any):
     """Boxes of the groups of changed pixels in `mask` (pixels within `merge` px belong to one group)."""
+    import mark1 as m1
+
     grouped = mask
     if merge:
         grouped = ndi.binary_dilation(mask, structure=xp.ones((2 * merge + 1, 2 * merge + 1), dtype=bool))
@@ -82,12 +84,12 @@ def _regions(mask: Any, diff: Any, merge: int, min_area: int, offset: tuple[int,
     index = xp.arange(1, count + 1)
     rows, cols = xp.indices(mask.shape)
     stats = xp.stack([
-        ndi.sum_labels(mask, labels, index),
+        ndi.sum_labels(mask.astype(xp.float32), labels, index),
         ndi.minimum(cols, labels, index), ndi.minimum(rows, labels, index),
         ndi.maximum(cols, labels, index), ndi.maximum(rows, labels, index),
         ndi.sum_labels(diff, labels, index),
     ])
-    stats = np.asarray(stats.get() if hasattr(stats, "get") else stats, dtype=np.float64)
+    stats = m1.to_numpy(stats).astype(np.float64)  # one small transfer: 6 numbers per region
     oy, ox = offset
     found = []
     for area, x0, y0, x1, y1, total in stats.T:

@@ -24,7 +24,7 @@ class Pair:
     shift: tuple[int, int]                      # (dy, dx)
 
 
-def _background(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+def _background(height: int, width: int, rng: np.random.Generator, grain: float) -> np.ndarray:
     coarse = rng.uniform(70, 180, size=(height // 16 + 2, width // 16 + 2, 3))
     ys = np.linspace(0, coarse.shape[0] - 1.001, height)
     xs = np.linspace(0, coarse.shape[1] - 1.001, width)
@@ -32,8 +32,8 @@ def _background(height: int, width: int, rng: np.random.Generator) -> np.ndarray
     fy, fx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
     smooth = (coarse[y0][:, x0] * (1 - fy) * (1 - fx) + coarse[y0 + 1][:, x0] * fy * (1 - fx)
               + coarse[y0][:, x0 + 1] * (1 - fy) * fx + coarse[y0 + 1][:, x0 + 1] * fy * fx)
-    grain = rng.uniform(-28, 28, size=(height, width, 1))  # the same grain on every channel, like texture
-    return smooth + grain
+    # the same grain on every channel, like texture: misaligned by a pixel, it differs by up to 2 * grain
+    return smooth + rng.uniform(-grain, grain, size=(height, width, 1))
 
 
 def _shape_mask(height: int, width: int, box: tuple[int, int, int, int], disc: bool) -> np.ndarray:
@@ -68,13 +68,14 @@ def _free_box(taken: list, height: int, width: int, size: int, margin: int, gap:
 
 
 def make_pair(height: int = 64, width: int = 64, n_changes: int = 3, shift: tuple[int, int] = (2, -3),
-              noise: float = 4.0, n_objects: int = 3, object_size: int = 8, seed: int = 0) -> Pair:
+              noise: float = 4.0, n_objects: int = 3, object_size: int = 8, grain: float = 28.0,
+              seed: int = 0) -> Pair:
     """A pair of pictures of one scene with `n_changes` objects changed; see the module docstring."""
     rng = np.random.default_rng(seed)
     dy, dx = shift
     pad = max(abs(dy), abs(dx))
     big_h, big_w = height + 2 * pad, width + 2 * pad
-    scene = _background(big_h, big_w, rng)
+    scene = _background(big_h, big_w, rng, grain)
     # changed objects far enough apart that each stays its own region; the unchanged ones merely must not overlap
     changed_boxes: list[tuple[int, int, int, int]] = []
     for _ in range(n_changes):
