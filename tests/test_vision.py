@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mark1 as m1
 from mark1 import vision
@@ -160,4 +162,14 @@ def test_a_realistic_size_pair():
                      seed=21)
     result = vision.compare(pair.a, pair.b, max_shift=12)
     assert result.shift == (-5, 7)
+    assert_matches(result.regions, pair.changes)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6), dy=st.integers(-6, 6), dx=st.integers(-6, 6), noise=st.floats(0.0, 8.0))
+def test_any_seeded_pair_is_solved(seed, dy, dx, noise):
+    pair = make_pair(seed=seed, shift=(dy, dx), noise=noise)
+    with m1.backend("numpy"):
+        result = vision.compare(pair.a, pair.b)
+    assert result.shift == (dy, dx)
     assert_matches(result.regions, pair.changes)

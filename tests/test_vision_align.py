@@ -14,7 +14,7 @@ from mark1.vision.synthetic import make_pair
 
 @pytest.mark.parametrize("shift", [(0, 0), (3, -5), (-8, 8), (1, 7)])
 def test_shift_is_found_within_max_shift(backend, shift):
-    pair = make_pair(height=48, width=60, seed=9, shift=shift, noise=5.0)
+    pair = make_pair(height=48, width=60, n_changes=1, seed=9, shift=shift, noise=5.0)
     a, b = m1.asarray(pair.a, dtype=np.uint8), m1.asarray(pair.b, dtype=np.uint8)
     assert vision.estimate_shift(a, b, max_shift=8) == shift
 

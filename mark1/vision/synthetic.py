@@ -76,10 +76,11 @@ def make_pair(height: int = 64, width: int = 64, n_changes: int = 3, shift: tupl
     pad = max(abs(dy), abs(dx))
     big_h, big_w = height + 2 * pad, width + 2 * pad
     scene = _background(big_h, big_w, rng, grain)
-    # changed objects far enough apart that each stays its own region; the unchanged ones merely must not overlap
+    # changed objects far enough apart that each stays its own region, and inside the area both pictures show;
+    # the unchanged ones merely must not overlap them
     changed_boxes: list[tuple[int, int, int, int]] = []
     for _ in range(n_changes):
-        changed_boxes.append(_free_box(changed_boxes, big_h, big_w, object_size, pad + 3, 12, rng))
+        changed_boxes.append(_free_box(changed_boxes, big_h, big_w, object_size, 2 * pad + 2, 12, rng))
     others: list[tuple[int, int, int, int]] = []
     for _ in range(n_objects):
         others.append(_free_box(changed_boxes + others, big_h, big_w, object_size, 0, 2, rng))
