@@ -15,6 +15,7 @@ from typing import Any
 Shift = tuple[int, int]
 COARSE_MIN_SIDE = 48        # stop pooling before the picture is too small to hold its structure
 REFINE_RADIUS = 2           # how far each finer level may move the estimate (pooling loses up to ±1)
+SAMPLED_PIXELS = 250_000   # compare every k-th row of a larger window: rows at full resolution still pin the shift
 TIE_BREAK = 1e-3            # grey levels per pixel of shift: a featureless picture gives (0, 0), not a corner
 
 
@@ -30,7 +31,8 @@ def overlap_slices(shape: tuple[int, int], shift: Shift) -> tuple[tuple[slice, s
 
 
 def _grey(image: Any, xp: Any) -> Any:
-    return image.astype(xp.float32).mean(axis=2)
+    # channel by channel: a mean over a length-3 last axis is several times slower in NumPy
+    return (image[:, :, 0].astype(xp.float32) + image[:, :, 1] + image[:, :, 2]) * xp.float32(1 / 3)
 
 
 def _pool(grey: Any) -> Any:
@@ -52,9 +54,10 @@ def _search(grey_a: Any, grey_b: Any, center: Shift, radius: int, limit: int, xp
         for dx in range(max(-limit, center[1] - radius), min(limit, center[1] + radius) + 1)
     ]
     height, width = grey_a.shape
-    window_a = grey_a[limit:height - limit, limit:width - limit]
+    step = max(1, (height - 2 * limit) * (width - 2 * limit) // SAMPLED_PIXELS)
+    window_a = grey_a[limit:height - limit:step, limit:width - limit]
     scores = [
-        xp.abs(window_a - grey_b[limit + dy:height - limit + dy, limit + dx:width - limit + dx]).mean()
+        xp.abs(window_a - grey_b[limit + dy:height - limit + dy:step, limit + dx:width - limit + dx]).mean()
         for dy, dx in candidates
     ]
     penalties = xp.asarray([TIE_BREAK * (abs(dy) + abs(dx)) for dy, dx in candidates], dtype=xp.float32)

@@ -73,28 +73,20 @@ def _regions(mask: Any, diff: Any, merge: int, min_area: int, offset: tuple[int,
     """Boxes of the groups of changed pixels in `mask` (pixels within `merge` px belong to one group)."""
     import mark1 as m1
 
-    grouped = mask
-    if merge:
-        grouped = ndi.binary_dilation(mask, structure=xp.ones((2 * merge + 1, 2 * merge + 1), dtype=bool))
+    grouped = ndi.maximum_filter(mask, size=2 * merge + 1, mode="constant") if merge else mask  # = dilation
     labels, count = ndi.label(grouped)
     count = int(count)
     if count == 0:
         return []
     labels = xp.where(mask, labels, 0)  # the dilation only groups; boxes and areas count changed pixels
     index = xp.arange(1, count + 1)
-    rows, cols = xp.indices(mask.shape)
-    stats = xp.stack([
-        ndi.sum_labels(mask.astype(xp.float32), labels, index),
-        ndi.minimum(cols, labels, index), ndi.minimum(rows, labels, index),
-        ndi.maximum(cols, labels, index), ndi.maximum(rows, labels, index),
-        ndi.sum_labels(diff, labels, index),
-    ])
-    stats = m1.to_numpy(stats).astype(np.float64)  # one small transfer: 6 numbers per region
+    sums = xp.stack([ndi.sum_labels(mask.astype(xp.float32), labels, index), ndi.sum_labels(diff, labels, index)])
+    areas, totals = m1.to_numpy(sums).astype(np.float64)  # one small transfer: 2 numbers per region
     oy, ox = offset
     found = []
-    for area, x0, y0, x1, y1, total in stats.T:
+    for (rows, cols), area, total in zip(ndi.find_objects(labels, max_label=count), areas, totals, strict=True):
         if area >= min_area:
-            box = (int(x0) + ox, int(y0) + oy, int(x1) + 1 + ox, int(y1) + 1 + oy)
+            box = (cols.start + ox, rows.start + oy, cols.stop + ox, rows.stop + oy)
             found.append(Region(box=box, area=int(area), score=float(total / area)))
     found.sort(key=lambda r: (-r.area, r.box[1], r.box[0]))
     return found
@@ -128,7 +120,8 @@ def compare(a: Any, b: Any, threshold: float = 35, min_area: int = 20, *, max_sh
     # both the pixel and its neighbourhood must differ: the blur rejects lone noisy pixels, the pixel's own
     # value keeps the blur from growing every box by a pixel; the opening removes what specks remain
     changed = (smooth > threshold) & (diff > threshold) if blur > 1 else diff > threshold
-    mask = ndi.binary_opening(changed, structure=xp.ones((3, 3), dtype=bool))
+    # the 3×3 opening as min then max filters (separable, much faster than binary_opening on large images)
+    mask = ndi.maximum_filter(ndi.minimum_filter(changed, size=3, mode="nearest"), size=3, mode="constant")
     offset = (in_a[0].start, in_a[1].start)
     regions = _regions(mask, diff, merge, min_area, offset, xp, ndi)
     full_mask = np.zeros(a.shape[:2], dtype=bool)
