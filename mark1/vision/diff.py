@@ -7,8 +7,8 @@ Steps, all on the current backend's arrays (NumPy on the CPU, CuPy on a GPU; lab
   3. a pixel is changed when its difference and its neighbourhood's (a `blur` px box blur) both exceed
      `threshold`, so camera/JPEG noise does not cross it pixel by pixel; a 3×3 morphological opening
      removes the specks left over;
-  5. changed pixels within `merge` px of each other are grouped (dilate, then connected components), so
-     one changed object gives one box; groups with fewer than `min_area` changed pixels are dropped.
+  5. changed pixels up to 2*`merge` px apart are grouped (dilate, then connected components), so one
+     changed object gives one box; groups with fewer than `min_area` changed pixels are dropped.
 """
 
 from __future__ import annotations
@@ -73,19 +73,20 @@ def _regions(mask: Any, diff: Any, merge: int, min_area: int, offset: tuple[int,
     """Boxes of the groups of changed pixels in `mask` (pixels within `merge` px belong to one group)."""
     import mark1 as m1
 
-    grouped = ndi.maximum_filter(mask, size=2 * merge + 1, mode="constant") if merge else mask  # = dilation
+    grouped = ndi.maximum_filter(mask.astype(xp.uint8), size=2 * merge + 1, mode="constant") if merge else mask
     labels, count = ndi.label(grouped)
     count = int(count)
     if count == 0:
         return []
-    labels = xp.where(mask, labels, 0)  # the dilation only groups; boxes and areas count changed pixels
+    labels = xp.where(mask, labels, 0)  # the dilation (max filter) only groups; boxes and areas count changed pixels
     index = xp.arange(1, count + 1)
     sums = xp.stack([ndi.sum_labels(mask.astype(xp.float32), labels, index), ndi.sum_labels(diff, labels, index)])
     areas, totals = m1.to_numpy(sums).astype(np.float64)  # one small transfer: 2 numbers per region
     oy, ox = offset
     found = []
-    for (rows, cols), area, total in zip(ndi.find_objects(labels, max_label=count), areas, totals, strict=True):
-        if area >= min_area:
+    for where, area, total in zip(ndi.find_objects(labels, max_label=count), areas, totals, strict=True):
+        if where is not None and area >= min_area:
+            rows, cols = where
             box = (cols.start + ox, rows.start + oy, cols.stop + ox, rows.stop + oy)
             found.append(Region(box=box, area=int(area), score=float(total / area)))
     found.sort(key=lambda r: (-r.area, r.box[1], r.box[0]))
@@ -96,10 +97,11 @@ def compare(a: Any, b: Any, threshold: float = 35, min_area: int = 20, *, max_sh
             merge: int = 4) -> DiffResult:
     """Find where picture `b` differs from picture `a` (HxWx3 uint8 NumPy arrays of the same size).
 
-    `threshold`: a pixel differs when its (blurred) largest channel difference exceeds it;
-    `min_area`: smaller groups of changed pixels are dropped; `max_shift`: the largest misalignment
-    searched for, in pixels; `blur`: box-blur width before thresholding (0: none); `merge`: changed pixels
-    this close (px) are one region.
+    `threshold`: a pixel differs when its largest channel difference, and the mean of that over its
+    `blur`×`blur` neighbourhood, both exceed this (strictly); `blur` 0 or 1: the pixel alone;
+    `min_area`: groups of fewer changed pixels are dropped; `max_shift`: the largest misalignment searched
+    for, in pixels; `merge`: each changed pixel reaches `merge` px around it, so groups up to 2*merge px
+    apart become one region (0: only touching pixels).
     """
     import mark1 as m1
 
@@ -121,7 +123,10 @@ def compare(a: Any, b: Any, threshold: float = 35, min_area: int = 20, *, max_sh
     # value keeps the blur from growing every box by a pixel; the opening removes what specks remain
     changed = (smooth > threshold) & (diff > threshold) if blur > 1 else diff > threshold
     # the 3×3 opening as min then max filters (separable, much faster than binary_opening on large images)
-    mask = ndi.maximum_filter(ndi.minimum_filter(changed, size=3, mode="nearest"), size=3, mode="constant")
+    # (on uint8: every ndimage filter takes it, on the CPU and on the GPU)
+    opened = ndi.maximum_filter(ndi.minimum_filter(changed.astype(xp.uint8), size=3, mode="nearest"), size=3,
+                                mode="constant")
+    mask = opened.astype(bool)
     offset = (in_a[0].start, in_a[1].start)
     regions = _regions(mask, diff, merge, min_area, offset, xp, ndi)
     full_mask = np.zeros(a.shape[:2], dtype=bool)
