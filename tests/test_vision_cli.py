@@ -115,3 +115,17 @@ def test_readme_example_is_reproducible(tmp_path, capsys):
         assert (tmp_path / name).stat().st_size < 200_000
         with Image.open(tmp_path / name) as png:
             png.verify()
+
+
+def test_jpeg_pictures(tmp_path, capsys):
+    """JPEG blurs colour edges (chroma subsampling): every change is still one box, at most 3 px larger."""
+    pair = make_pair(height=96, width=128, n_changes=4, n_objects=6, object_size=12, seed=5, shift=(2, -3), noise=3)
+    for name, picture in (("a.jpg", pair.a), ("b.jpg", pair.b)):
+        Image.fromarray(picture).save(tmp_path / name, quality=75)
+    assert main(["diff", str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg"), "--json", "-"]) == 0
+    boxes = [r["box"] for r in json.loads(capsys.readouterr().out)]
+    assert len(boxes) == len(pair.changes)
+    for x0, y0, x1, y1 in pair.changes:
+        assert any(bx0 <= x0 and by0 <= y0 and bx1 >= x1 and by1 >= y1
+                   and bx0 >= x0 - 3 and by0 >= y0 - 3 and bx1 <= x1 + 3 and by1 <= y1 + 3
+                   for bx0, by0, bx1, by1 in boxes), f"{(x0, y0, x1, y1)} not boxed in {boxes}"

@@ -22,7 +22,8 @@ EXIT_BAD_INPUT = 2
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("diff", help="find the differences between two pictures",
-                              description=__doc__.split("\n\n")[0])
+                              description="Find the differences between two pictures: two files, or one file holding "
+                              "both side by side or stacked (--split).")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="two pictures A B, or one image holding both (--split)")
     p.add_argument("-o", "--output", metavar="PNG", help="write both pictures with the differences boxed and numbered")
     p.add_argument("--json", metavar="PATH", help="write the regions as a JSON list ('-' for standard output)")
