@@ -51,7 +51,7 @@ def test_split_pair_json_on_stdout(files, capsys):
     assert main(["diff", str(tmp / "pair.png"), "--split", "--json", "-", "--min-area", "10"]) == 0
     captured = capsys.readouterr()
     assert sorted(tuple(r["box"]) for r in json.loads(captured.out)) == sorted(pair.changes)
-    assert "side-by-side" in captured.err and "gutter 6 px" in captured.err
+    assert "side-by-side, 64x64 each, at (x, y) = (0, 0) and (70, 0), gutter 6 px" in captured.err
 
 
 def test_different_sizes_need_resize(files, capsys):

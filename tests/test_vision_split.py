@@ -74,3 +74,23 @@ def test_a_diagonal_gradient_is_not_two_pictures():
     image = np.dstack([ramp * 255 / ramp.max()] * 3).astype(np.uint8)
     with pytest.raises(vision.VisionInputError, match="does not look like two pictures"):
         vision.split_pair(image)
+
+
+@pytest.mark.parametrize(("axis", "frame", "frame_colour"), [(1, 12, (255, 255, 255)), (0, 3, (90, 90, 200))])
+def test_a_frame_around_both_pictures_is_cut_off(axis, frame, frame_colour):
+    pair = make_pair(height=40, width=48, n_changes=2, seed=12, shift=(1, 1))
+    inner = join(pair.a, pair.b, axis, gutter=5)
+    framed = np.empty((inner.shape[0] + 2 * frame, inner.shape[1] + 2 * frame, 3), dtype=np.uint8)
+    framed[...] = frame_colour
+    framed[frame:-frame, frame:-frame] = inner
+    split = vision.split_pair(framed)
+    assert np.array_equal(split.a, pair.a) and np.array_equal(split.b, pair.b)
+    assert split.origin_a == (frame, frame)
+    step = pair.a.shape[axis] + 5
+    assert split.origin_b == ((frame + step, frame) if axis == 1 else (frame, frame + step))
+
+
+def test_origins_without_a_frame():
+    pair = make_pair(height=40, width=48, n_changes=2, seed=13)
+    split = vision.split_pair(join(pair.a, pair.b, 0, gutter=2))
+    assert (split.origin_a, split.origin_b) == ((0, 0), (0, 42))

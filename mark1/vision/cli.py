@@ -56,8 +56,8 @@ def _pictures(args, report):
             pair = vision.split_pair(vision.load_image(path), max_shift=args.max_shift)
         except vision.VisionInputError as e:
             raise vision.VisionInputError(f"{path}: {e}") from None
-        print(f"{path}: two pictures {pair.direction}, {pair.a.shape[1]}x{pair.a.shape[0]} each, "
-              f"gutter {pair.gutter[1] - pair.gutter[0]} px", file=report)
+        print(f"{path}: two pictures {pair.direction}, {pair.a.shape[1]}x{pair.a.shape[0]} each, at (x, y) = "
+              f"{pair.origin_a} and {pair.origin_b}, gutter {pair.gutter[1] - pair.gutter[0]} px", file=report)
         return pair.a, pair.b, (f"{path} (first)", f"{path} (second)")
     if len(args.images) != 2:
         raise vision.VisionInputError(f"expected two images A B (or one with --split), got {len(args.images)}")

@@ -1,11 +1,13 @@
 """Cutting one image that holds two pictures (side by side or stacked) into the two pictures.
 
-Candidates for the cut: a gutter, i.e. a band of uniform colour across the whole image, placed so that the
-two pictures either side of it have the same size; or, with no gutter, the exact middle. The two pictures
-of a "spot the difference" pair match almost everywhere once aligned, so each candidate is checked by
-comparing its halves (diff.compare at MATCH_THRESHOLD) and the cut whose halves differ least is taken
-(a gutter cut before a plain halving). When even that one differs in more than MAX_CHANGED_FRACTION of
-the pixels, the image is not two pictures of one scene.
+A uniform frame around both pictures (edge lines of the top-left pixel's colour) is cut off first; the
+uncut image is tried as well, in case the "frame" belonged to the pictures. Candidates for the cut: a
+gutter, i.e. a band of uniform colour across the whole image, placed so that the two pictures either side
+of it have the same size; or, with no gutter, the exact middle. The two pictures of a "spot the
+difference" pair match almost everywhere once aligned, so each candidate is checked by comparing its
+halves (diff.compare at MATCH_THRESHOLD); the cut whose halves differ least is taken (a gutter cut before
+a plain halving, a cut-off frame before a kept one). When even that one differs in more than
+MAX_CHANGED_FRACTION of the pixels, the image is not two pictures of one scene.
 """
 
 from __future__ import annotations
@@ -32,6 +34,25 @@ class Split:
     direction: str                # "side-by-side" or "stacked"
     gutter: tuple[int, int]       # [start, stop) of the band between them along the cut axis (empty: none)
     changed_fraction: float       # share of the compared pixels that differ: how well the halves match
+    origin_a: tuple[int, int]     # (x, y) of each picture's top-left pixel in the input image
+    origin_b: tuple[int, int]
+
+
+def _frame(image: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right): how many edge lines on each side are one colour, the top-left pixel's."""
+    pixels = image.astype(np.float32)
+    colour = pixels[0, 0]
+
+    def depth(lines: np.ndarray) -> int:  # lines[i]: the i-th line in from this edge, (n, length, 3)
+        plain = (lines.std(axis=1).max(axis=-1) <= UNIFORM_STD) & (
+            np.abs(lines.mean(axis=1) - colour).max(axis=-1) <= SAME_COLOUR)
+        return int(np.argmin(plain)) if not plain.all() else len(plain)
+
+    top, bottom = depth(pixels), depth(pixels[::-1])
+    left, right = depth(pixels.transpose(1, 0, 2)), depth(pixels.transpose(1, 0, 2)[::-1])
+    if top == len(pixels):  # all one colour: no frame to speak of
+        return (0, 0, 0, 0)
+    return (top, bottom, left, right)
 
 
 def _uniform_runs(image: np.ndarray) -> list[tuple[int, int]]:
@@ -70,22 +91,24 @@ def split_pair(image: Any, max_shift: int = 8) -> Split:
     `max_shift` is the misalignment allowed between the halves. Raises VisionInputError when no cut gives
     two pictures of one scene.
     """
-    from mark1.vision.diff import compare
-
     image = as_rgb(image, "image")
-    candidates = []  # (has no gutter, changed fraction, Split): gutters first, then the best match
-    for direction, view in (("side-by-side", image), ("stacked", image.transpose(1, 0, 2))):
-        for g0, g1 in _cuts(view.shape[1], _uniform_runs(view)):
-            first, second = view[:, :g0], view[:, g1:]
-            if direction == "stacked":
-                first, second = first.transpose(1, 0, 2), second.transpose(1, 0, 2)
-            first, second = np.ascontiguousarray(first), np.ascontiguousarray(second)
-            result = compare(first, second, MATCH_THRESHOLD, max_shift=max_shift)
-            rows, cols = result.mask.shape
-            dy, dx = result.shift
-            overlap = (rows - abs(dy)) * (cols - abs(dx))
-            fraction = float(result.mask.sum()) / max(overlap, 1)
-            candidates.append((g0 == g1, fraction, Split(first, second, direction, (g0, g1), fraction)))
+    top, bottom, left, right = _frame(image)
+    framings = [(0, 0, image)]  # a uniform frame around both pictures is cut off first, when there is one
+    if top + bottom + left + right:
+        framings.insert(0, (left, top, image[top:image.shape[0] - bottom, left:image.shape[1] - right]))
+    candidates = []  # ((no gutter, frame kept), changed fraction, Split): the smallest key wins
+    for x_off, y_off, inner in framings:
+        for direction, view in (("side-by-side", inner), ("stacked", inner.transpose(1, 0, 2))):
+            for g0, g1 in _cuts(view.shape[1], _uniform_runs(view)):
+                first, second = view[:, :g0], view[:, g1:]
+                origin_b = (x_off + g1, y_off)
+                if direction == "stacked":
+                    first, second = first.transpose(1, 0, 2), second.transpose(1, 0, 2)
+                    origin_b = (x_off, y_off + g1)
+                first, second = np.ascontiguousarray(first), np.ascontiguousarray(second)
+                fraction = _changed_fraction(first, second, max_shift)
+                split = Split(first, second, direction, (g0, g1), fraction, (x_off, y_off), origin_b)
+                candidates.append(((g0 == g1, inner is image), fraction, split))
     passing = [c for c in candidates if c[1] <= MAX_CHANGED_FRACTION]
     if not passing:
         height, width = image.shape[:2]
@@ -100,3 +123,13 @@ def split_pair(image: Any, max_shift: int = 8) -> Split:
             f"{best.changed_fraction:.0%} of their pixels (at most {MAX_CHANGED_FRACTION:.0%} expected)"
         )
     return min(passing, key=lambda c: (c[0], c[1]))[2]
+
+
+def _changed_fraction(first: np.ndarray, second: np.ndarray, max_shift: int) -> float:
+    """Share of the pixels both pictures show that differ (at MATCH_THRESHOLD) once aligned."""
+    from mark1.vision.diff import compare
+
+    result = compare(first, second, MATCH_THRESHOLD, max_shift=max_shift)
+    rows, cols = result.mask.shape
+    dy, dx = result.shift
+    return float(result.mask.sum()) / max((rows - abs(dy)) * (cols - abs(dx)), 1)
