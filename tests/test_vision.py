@@ -110,6 +110,9 @@ def test_grey_and_non_contiguous_inputs(backend):
     pair = make_pair(seed=5, shift=(0, 0))
     grey_a, grey_b = pair.a[:, :, 0], pair.b[:, :, 0]
     assert len(vision.find_differences(grey_a, grey_b)) >= 1
+    alpha = np.full((*pair.a.shape[:2], 1), 255, dtype=np.uint8)  # RGBA: the alpha channel is ignored
+    rgba = vision.find_differences(np.concatenate([pair.a, alpha], 2), np.concatenate([pair.b, 0 * alpha], 2))
+    assert [r.box for r in rgba] == [r.box for r in vision.find_differences(pair.a, pair.b)]
     big_a = np.repeat(np.repeat(pair.a, 2, axis=0), 2, axis=1)
     big_b = np.repeat(np.repeat(pair.b, 2, axis=0), 2, axis=1)
     regions = vision.find_differences(big_a[::2, ::2], big_b[::2, ::2])  # strided views of the same pictures

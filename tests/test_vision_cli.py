@@ -129,3 +129,19 @@ def test_jpeg_pictures(tmp_path, capsys):
         assert any(bx0 <= x0 and by0 <= y0 and bx1 >= x1 and by1 >= y1
                    and bx0 >= x0 - 3 and by0 >= y0 - 3 and bx1 <= x1 + 3 and by1 <= y1 + 3
                    for bx0, by0, bx1, by1 in boxes), f"{(x0, y0, x1, y1)} not boxed in {boxes}"
+
+
+def test_images_are_read_upright_and_as_rgb(tmp_path):
+    from mark1.vision import load_image
+
+    picture = make_pair(height=20, width=30, n_changes=0, n_objects=0, seed=1).a
+    rotated = Image.fromarray(picture).rotate(90, expand=True)  # stored on its side, EXIF says "rotate back"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to view
+    rotated.save(tmp_path / "photo.png", exif=exif)
+    assert np.array_equal(load_image(tmp_path / "photo.png"), picture)
+    Image.fromarray(picture).convert("P").save(tmp_path / "palette.png")
+    Image.fromarray(picture[:, :, 0]).save(tmp_path / "grey.png")
+    for name in ("palette.png", "grey.png"):
+        loaded = load_image(tmp_path / name)
+        assert loaded.shape == (20, 30, 3) and loaded.dtype == np.uint8

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 
 class VisionInputError(ValueError):
@@ -27,7 +27,7 @@ def load_image(path: str | Path) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img.load()
-            rgb = img.convert("RGB")
+            rgb = ImageOps.exif_transpose(img).convert("RGB")  # photos: upright, as a viewer shows them
     except UnidentifiedImageError:
         raise VisionInputError(f"{path}: not an image Pillow can read (PNG, JPEG, BMP, ...)") from None
     except (OSError, ValueError) as e:  # truncated or corrupt data inside a recognised format
