@@ -145,3 +145,19 @@ def test_images_are_read_upright_and_as_rgb(tmp_path):
     for name in ("palette.png", "grey.png"):
         loaded = load_image(tmp_path / name)
         assert loaded.shape == (20, 30, 3) and loaded.dtype == np.uint8
+
+
+def test_doubtful_answers_come_with_a_note(tmp_path, capsys):
+    pair = make_pair(height=64, width=64, n_changes=1, seed=4, shift=(0, 12))  # more than the default 8 px
+    Image.fromarray(pair.a).save(tmp_path / "a.png")
+    Image.fromarray(pair.b).save(tmp_path / "b.png")
+    assert main(["diff", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 0
+    assert "at the search limit (8 px)" in capsys.readouterr().err
+    assert main(["diff", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--max-shift", "14"]) == 0
+    captured = capsys.readouterr()
+    assert "dx=+12, dy=+0" in captured.out and captured.err == ""
+    rng = np.random.default_rng(0)
+    for name in ("noise1.png", "noise2.png"):
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(tmp_path / name)
+    assert main(["diff", str(tmp_path / "noise1.png"), str(tmp_path / "noise2.png")]) == 0
+    assert "over a quarter of the picture differs" in capsys.readouterr().err

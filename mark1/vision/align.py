@@ -30,6 +30,11 @@ def overlap_slices(shape: tuple[int, int], shift: Shift) -> tuple[tuple[slice, s
     return (rows, cols), (rows_b, cols_b)
 
 
+def shift_limit(shape: tuple[int, int], max_shift: int) -> int:
+    """The largest shift searched: `max_shift`, but at most a quarter of the shorter side."""
+    return max(0, min(int(max_shift), min(shape) // 4))
+
+
 def _grey(image: Any, xp: Any) -> Any:
     # channel by channel: a mean over a length-3 last axis is several times slower in NumPy
     return (image[:, :, 0].astype(xp.float32) + image[:, :, 1] + image[:, :, 2]) * xp.float32(1 / 3)
@@ -74,7 +79,7 @@ def estimate_shift(a: Any, b: Any, max_shift: int) -> Shift:
     import mark1 as m1
 
     xp = m1.get_backend().xp
-    limit = min(int(max_shift), min(a.shape[0], a.shape[1]) // 4)
+    limit = shift_limit(a.shape[:2], max_shift)
     if limit <= 0:
         return (0, 0)
     pyramid = [(_grey(a, xp), _grey(b, xp))]

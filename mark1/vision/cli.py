@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         for number, region in enumerate(result.regions, start=1):
             print(f"  {number:3d}  box {region.box}  area {region.area} px  mean difference {region.score:.1f}",
                   file=report)
+        _warn_if_doubtful(result, a.shape[:2], args.max_shift)
         if args.output:
             marked = vision.draw_differences(a, b, result.regions, result.shift)
             vision.save_image(marked, args.output)
@@ -100,6 +101,19 @@ def run(args: argparse.Namespace) -> int:
     except (vision.VisionInputError, m1.BackendUnavailable) as e:
         return _fail(str(e))
     return 0
+
+
+def _warn_if_doubtful(result, shape: tuple[int, int], max_shift: int) -> None:
+    """Notes (stderr) when the answer is probably not what the user wants: the shift hit the search limit,
+    or most of the picture differs."""
+    from mark1.vision.align import shift_limit
+
+    limit = shift_limit(shape, max_shift)
+    if limit and max(abs(v) for v in result.shift) == limit:
+        print(f"note: the shift found is at the search limit ({limit} px); if the pictures are misaligned more, "
+              "raise --max-shift", file=sys.stderr)
+    if result.mask.mean() > 0.25:
+        print("note: over a quarter of the picture differs; are these two pictures of one scene?", file=sys.stderr)
 
 
 def _write_json(path: str, result) -> None:
