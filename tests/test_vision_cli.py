@@ -77,6 +77,8 @@ def test_different_sizes_need_resize(files, capsys):
         (["{tmp}/a.png", "{tmp}/b.png", "-o", "{tmp}/out.xyz"], "unknown image format"),
         (["{tmp}/a.png", "{tmp}/b.png", "--threshold", "400"], "threshold=400"),
         (["{tmp}/a.png", "{tmp}/b.png", "--min-area", "0"], "min_area=0"),
+        (["{tmp}/a.png", "{tmp}/b.png", "--merge", "-1"], "merge=-1"),
+        (["{tmp}/a.png", "{tmp}/b.png", "--blur", "-3"], "blur=-3"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(files, capsys, argv, message):

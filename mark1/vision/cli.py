@@ -33,6 +33,10 @@ def register(subparsers) -> None:
     p.add_argument("--min-area", type=int, default=20, help="drop regions of fewer changed pixels (default 20)")
     p.add_argument("--max-shift", type=int, default=8,
                    help="largest misalignment between the pictures searched for, in px (default 8)")
+    p.add_argument("--merge", type=int, default=4,
+                   help="changed pixels up to 2*MERGE px apart are one region (default 4; raise for large pictures)")
+    p.add_argument("--blur", type=int, default=3,
+                   help="noise filter: a pixel's neighbourhood (BLUR x BLUR) must differ too (default 3, 0: off)")
     p.add_argument("--resize", action="store_true", help="resize B to A's size when they differ")
     p.add_argument("--backend", default=None, choices=CHOICES,
                    help="where the arithmetic runs (default: MARK1_BACKEND, else auto)")
@@ -83,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
             vision.check_writable(args.json, image=False)
         with m1.backend(args.backend) if args.backend else contextlib.nullcontext():
             a, b, names = _pictures(args, report)
-            result = vision.compare(a, b, args.threshold, args.min_area, max_shift=args.max_shift)
+            result = vision.compare(a, b, args.threshold, args.min_area, max_shift=args.max_shift,
+                                    blur=args.blur, merge=args.merge)
             backend_name = m1.get_backend().name
         dy, dx = result.shift
         print(f"{names[0]} vs {names[1]}: {len(result.regions)} difference(s); second picture shifted by "
