@@ -22,6 +22,8 @@ import numpy as np
 from mark1.vision.align import Shift, estimate_shift, overlap_slices
 from mark1.vision.images import VisionInputError, as_rgb
 
+ROUNDING_MARGIN = 1e-3
+
 
 @dataclass(frozen=True)
 class Region:
@@ -121,7 +123,9 @@ def compare(a: Any, b: Any, threshold: float = 35, min_area: int = 20, *, max_sh
     smooth = ndi.uniform_filter(diff, size=blur, mode="nearest") if blur > 1 else diff
     # both the pixel and its neighbourhood must differ: the blur rejects lone noisy pixels, the pixel's own
     # value keeps the blur from growing every box by a pixel; the opening removes what specks remain
-    changed = (smooth > threshold) & (diff > threshold) if blur > 1 else diff > threshold
+    # (the blurred values are means of integers, 1/blur² apart: the small margin keeps float rounding, which
+    # differs between scipy and cupyx, from deciding a mean that is exactly the threshold)
+    changed = (smooth > threshold + ROUNDING_MARGIN) & (diff > threshold) if blur > 1 else diff > threshold
     # the 3×3 opening as min then max filters (separable, much faster than binary_opening on large images)
     # (on uint8: every ndimage filter takes it, on the CPU and on the GPU)
     opened = ndi.maximum_filter(ndi.minimum_filter(changed.astype(xp.uint8), size=3, mode="nearest"), size=3,
