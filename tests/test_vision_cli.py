@@ -163,3 +163,4 @@ def test_doubtful_answers_come_with_a_note(tmp_path, capsys):
         Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(tmp_path / name)
     assert main(["diff", str(tmp_path / "noise1.png"), str(tmp_path / "noise2.png")]) == 0
     assert "over a quarter of the picture differs" in capsys.readouterr().err
+
