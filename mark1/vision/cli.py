@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from mark1.backends import CHOICES
+from mark1.vision.images import VisionInputError
 
 EXIT_BAD_INPUT = 2
 
@@ -130,5 +131,8 @@ def _write_json(path: str, result) -> None:
     if path == "-":
         sys.stdout.write(text)
         return
-    Path(path).write_text(text)
+    try:
+        Path(path).write_text(text)
+    except OSError as e:
+        raise VisionInputError(f"{path}: cannot write ({e.strerror or e})") from None
     print(f"wrote {path}")

@@ -28,6 +28,8 @@ def load_image(path: str | Path) -> np.ndarray:
         with Image.open(path) as img:
             img.load()
             rgb = ImageOps.exif_transpose(img).convert("RGB")  # photos: upright, as a viewer shows them
+    except Image.DecompressionBombError as e:  # Pillow refuses images far larger than any photo
+        raise VisionInputError(f"{path}: too large to read safely ({e})") from None
     except UnidentifiedImageError:
         raise VisionInputError(f"{path}: not an image Pillow can read (PNG, JPEG, BMP, ...)") from None
     except (OSError, ValueError) as e:  # truncated or corrupt data inside a recognised format
