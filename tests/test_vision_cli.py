@@ -107,6 +107,14 @@ def test_command_line_process_has_no_traceback(files):
     assert run.stderr.strip() == f"mark1 diff: error: {tmp / 'nope.png'}: no such file"
 
 
+def test_timing_command_runs(capsys):
+    from mark1.vision.demo import time_compare
+
+    time_compare(sizes=((120, 160),), repeats=1)  # `python -m mark1.vision.demo --time`, at a tiny size
+    printed = capsys.readouterr().out
+    assert "160x120: compare" in printed and "(8/8 changes found)" in printed
+
+
 def test_readme_example_is_reproducible(tmp_path, capsys):
     from mark1.vision.demo import make_example
 

@@ -60,8 +60,8 @@ def time_compare(sizes=((480, 640), (1080, 1920)), repeats: int = 3) -> None:
     be = m1.get_backend()
     print(f"backend {be.name} on {be.device}; best of {repeats} after a warm-up")
     for height, width in sizes:
-        pair = make_pair(height=height, width=width, n_changes=8, n_objects=40, object_size=30, shift=(3, -4),
-                         noise=5.0, seed=1)
+        pair = make_pair(height=height, width=width, n_changes=8, n_objects=40, object_size=max(8, height // 36),
+                         shift=(3, -4), noise=5.0, seed=1)
         a, b = pair.a, pair.b
         vision.compare(a, b)  # warm-up: imports, kernel compilation
         ours = _best_of(repeats, lambda a=a, b=b: (vision.compare(a, b), be.synchronize()))
