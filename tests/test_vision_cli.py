@@ -172,3 +172,12 @@ def test_doubtful_answers_come_with_a_note(tmp_path, capsys):
     assert main(["diff", str(tmp_path / "noise1.png"), str(tmp_path / "noise2.png")]) == 0
     assert "over a quarter of the picture differs" in capsys.readouterr().err
 
+
+
+def test_package_docstring_example_runs():
+    import doctest
+
+    import mark1.vision
+
+    failures, tried = doctest.testmod(mark1.vision)
+    assert tried >= 4 and failures == 0

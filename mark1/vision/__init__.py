@@ -1,8 +1,13 @@
 """The image-difference finder: where do two pictures of one scene differ? (`mark1 diff` on the command line)
 
-    from mark1 import vision
-    regions = vision.find_differences(a, b, threshold=35, min_area=20)   # a, b: HxWx3 uint8 arrays
-    regions[0].box, regions[0].area, regions[0].score                    # (x0, y0, x1, y1), px, mean diff
+    >>> from mark1 import vision
+    >>> from mark1.vision.synthetic import make_pair
+    >>> pair = make_pair(seed=3, shift=(2, -3))       # 64x64 pictures, b shifted, 3 objects changed
+    >>> regions = vision.find_differences(pair.a, pair.b, threshold=35, min_area=20)
+    >>> [(r.box, r.area) for r in regions]              # (x0, y0, x1, y1) in picture a, largest first
+    [((8, 26, 16, 34), 64), ((30, 49, 38, 57), 64), ((42, 7, 50, 15), 52)]
+    >>> sorted(r.box for r in regions) == sorted(pair.changes)
+    True
 
 The per-pixel difference is the backend's `image_diff` kernel and the filtering/labelling runs on the
 backend's arrays, so the same call runs on the GPU where there is one.
