@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from mark1 import vision
 from mark1.vision.synthetic import make_pair
@@ -94,3 +97,17 @@ def test_origins_without_a_frame():
     pair = make_pair(height=40, width=48, n_changes=2, seed=13)
     split = vision.split_pair(join(pair.a, pair.b, 0, gutter=2))
     assert (split.origin_a, split.origin_b) == ((0, 0), (0, 42))
+
+
+@pytest.mark.parametrize("quality", [85, 40])
+def test_jpeg_compressed_pair_with_frame_and_gutter(quality):
+    """JPEG rings and bleeds colour into the frame and gutter: they are still found to the pixel."""
+    pair = make_pair(height=96, width=128, n_changes=4, n_objects=6, object_size=12, seed=0, shift=(2, -3), noise=3)
+    framed = np.full((96 + 2 * 11, 2 * 128 + 7 + 2 * 11, 3), 255, dtype=np.uint8)
+    framed[11:-11, 11:-11] = join(pair.a, pair.b, 1, gutter=7)
+    buffer = io.BytesIO()
+    Image.fromarray(framed).save(buffer, "JPEG", quality=quality)
+    split = vision.split_pair(np.asarray(Image.open(buffer).convert("RGB")))
+    assert (split.gutter, split.origin_a, split.origin_b) == ((128, 135), (11, 11), (146, 11))
+    regions = vision.find_differences(split.a, split.b)
+    assert len(regions) == len(pair.changes)

@@ -126,9 +126,10 @@ def compare(a: Any, b: Any, threshold: float = 35, min_area: int = 20, *, max_sh
     # (the blurred values are means of integers, 1/blur² apart: the small margin keeps float rounding, which
     # differs between scipy and cupyx, from deciding a mean that is exactly the threshold)
     changed = (smooth > threshold + ROUNDING_MARGIN) & (diff > threshold) if blur > 1 else diff > threshold
-    # the 3×3 opening as min then max filters (separable, much faster than binary_opening on large images)
-    # (on uint8: every ndimage filter takes it, on the CPU and on the GPU)
-    opened = ndi.maximum_filter(ndi.minimum_filter(changed.astype(xp.uint8), size=3, mode="nearest"), size=3,
+    # the 3×3 opening as min then max filters (separable, much faster than binary_opening on large images),
+    # on uint8 (every ndimage filter takes it, CPU and GPU); outside the picture counts as unchanged, so a
+    # strip under 3 px wide along the edge goes too, while a change reaching the edge keeps its edge pixels
+    opened = ndi.maximum_filter(ndi.minimum_filter(changed.astype(xp.uint8), size=3, mode="constant"), size=3,
                                 mode="constant")
     mask = opened.astype(bool)
     offset = (in_a[0].start, in_a[1].start)

@@ -19,8 +19,11 @@ import numpy as np
 
 from mark1.vision.images import VisionInputError, as_rgb
 
-UNIFORM_STD = 4.0            # a gutter line's colour varies less than this (std, any channel): JPEG-safe
-SAME_COLOUR = 12.0           # and neighbouring gutter lines differ by less than this (mean, any channel)
+UNIFORM_SPREAD = 16.0        # a frame or gutter line's 10th..90th percentile spread, any channel: JPEG-safe
+SAME_COLOUR = 12.0           # and neighbouring lines differ by less than this (median colour, any channel)
+RINGING = 24.0               # a JPEG-compressed gutter next to a picture: most pixels within this of its colour
+MOSTLY = 0.75                # ... that is, this share of the column (colour bleeds in from the picture)
+MAX_BLEED = 4                # px: how far a frame or gutter is widened that way (JPEG: chroma 2x2 + ringing)
 MIN_PICTURE_SIDE = 8         # px: each picture must be at least this wide (or tall)
 MATCH_THRESHOLD = 20         # grey levels: stricter than the finder's default 35, so unrelated halves stand out
 MAX_CHANGED_FRACTION = 0.4   # pictures of one scene differ in far less than this share of their pixels (~5%
@@ -39,14 +42,20 @@ class Split:
 
 
 def _frame(image: np.ndarray) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right): how many edge lines on each side are one colour, the top-left pixel's."""
+    """(top, bottom, left, right): how many edge lines on each side are one colour, the top line's."""
     pixels = image.astype(np.float32)
-    colour = pixels[0, 0]
+    colour = np.median(pixels[0], axis=0)
 
     def depth(lines: np.ndarray) -> int:  # lines[i]: the i-th line in from this edge, (n, length, 3)
-        plain = (lines.std(axis=1).max(axis=-1) <= UNIFORM_STD) & (
-            np.abs(lines.mean(axis=1) - colour).max(axis=-1) <= SAME_COLOUR)
-        return int(np.argmin(plain)) if not plain.all() else len(plain)
+        low, high = np.percentile(lines, [10, 90], axis=1)
+        plain = ((high - low).max(axis=-1) <= UNIFORM_SPREAD) & (
+            np.abs(np.median(lines, axis=1) - colour).max(axis=-1) <= SAME_COLOUR)
+        if not plain[0]:
+            return 0
+        # then up to MAX_BLEED lines that are mostly the frame's colour: JPEG bleeds colour in from the picture
+        core = int(np.argmin(plain)) if not plain.all() else len(plain)
+        mostly = (np.abs(lines[core:core + MAX_BLEED] - colour).max(axis=-1) <= RINGING).mean(axis=1) >= MOSTLY
+        return core + (int(np.argmin(mostly)) if not mostly.all() else len(mostly))
 
     top, bottom = depth(pixels), depth(pixels[::-1])
     left, right = depth(pixels.transpose(1, 0, 2)), depth(pixels.transpose(1, 0, 2)[::-1])
@@ -56,20 +65,38 @@ def _frame(image: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def _uniform_runs(image: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) of each run of consecutive columns that are each one colour, all about the same colour."""
+    """[start, stop) of each run of consecutive columns that are each one colour, all about the same colour,
+    widened over the neighbouring columns that are mostly that colour (JPEG rings next to a picture's edge)."""
     pixels = image.astype(np.float32)
-    uniform = pixels.std(axis=0).max(axis=-1) <= UNIFORM_STD
-    colours = pixels.mean(axis=0)
+    low, high = np.percentile(pixels, [10, 90], axis=0)  # robust spread: JPEG speckle does not count
+    uniform = (high - low).max(axis=-1) <= UNIFORM_SPREAD
+    colours = np.median(pixels, axis=0)
     runs, start = [], None
     for x in range(image.shape[1] + 1):
         same = (x < image.shape[1] and uniform[x]
                 and (start is None or np.abs(colours[x] - colours[start]).max() <= SAME_COLOUR))
         if start is not None and not same:
-            runs.append((start, x))
+            runs.append(_widen(pixels, start, x))
             start = None
         if start is None and x < image.shape[1] and uniform[x]:
             start = x
     return runs
+
+
+def _widen(pixels: np.ndarray, start: int, stop: int) -> tuple[int, int]:
+    """The run [start, stop) grown by up to MAX_BLEED columns each side that are mostly the run's colour."""
+    colour = pixels[:, start:stop].mean(axis=(0, 1))
+
+    def gutter_like(x: int) -> bool:
+        close = np.abs(pixels[:, x] - colour).max(axis=-1) <= RINGING
+        return bool(close.mean() >= MOSTLY)
+
+    first, last = start, stop
+    while start > max(0, first - MAX_BLEED) and gutter_like(start - 1):
+        start -= 1
+    while stop < min(pixels.shape[1], last + MAX_BLEED) and gutter_like(stop):
+        stop += 1
+    return start, stop
 
 
 def _cuts(width: int, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
