@@ -98,6 +98,17 @@ def test_nearby_pixels_merge_into_one_region(backend):
     assert apart == [(5, 5, 12, 12), (15, 5, 22, 12), (38, 28, 46, 36)]
 
 
+def test_edge_option_ignores_the_border_band(backend):
+    a, b = textured_pair()
+    b[:, :4] = 255          # a 4 px band along the left edge (like JPEG colour bleed from a gutter)
+    b[20:30, 20:30] = 0     # and a real change
+    boxes = [r.box for r in vision.find_differences(a, b, max_shift=0)]
+    assert sorted(boxes) == [(0, 0, 4, 40), (20, 20, 30, 30)]
+    assert [r.box for r in vision.find_differences(a, b, max_shift=0, edge=3)] == [(20, 20, 30, 30)]
+    with pytest.raises(vision.VisionInputError, match="edge=-1"):
+        vision.find_differences(a, b, edge=-1)
+
+
 def test_single_noisy_pixels_are_not_differences(backend):
     a, b = textured_pair()
     rng = np.random.default_rng(5)

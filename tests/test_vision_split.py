@@ -111,3 +111,35 @@ def test_jpeg_compressed_pair_with_frame_and_gutter(quality):
     assert (split.gutter, split.origin_a, split.origin_b) == ((128, 135), (11, 11), (146, 11))
     regions = vision.find_differences(split.a, split.b)
     assert len(regions) == len(pair.changes)
+
+
+def test_odd_width_with_no_visible_gutter_is_cut_in_the_middle():
+    pair = make_pair(height=40, width=48, n_changes=2, seed=14, shift=(0, 0))
+    seam = np.random.default_rng(3).integers(0, 256, (40, 1, 3), dtype=np.uint8)  # a 1 px column, not uniform
+    split = vision.split_pair(np.concatenate([pair.a, seam, pair.b], axis=1))
+    assert split.gutter == (48, 49)
+    assert np.array_equal(split.a, pair.a) and np.array_equal(split.b, pair.b)
+
+
+@pytest.mark.parametrize(
+    ("seed", "axis", "gutter", "frame", "colour", "quality"),
+    [(9, 1, 9, 5, (48, 56, 218), 75), (10, 0, 7, 4, (214, 165, 64), 60), (57, 1, 9, 5, (212, 41, 160), 90),
+     (8, 0, 1, 8, (255, 255, 255), 60), (38, 1, 4, 5, (30, 30, 30), 90), (3, 0, 0, 6, (128, 128, 128), 75)],
+)
+def test_jpeg_pairs_in_coloured_frames(seed, axis, gutter, frame, colour, quality):
+    """Pair images as puzzle sites publish them: a frame, a gutter (or none), JPEG. Saturated colours at low
+    quality bleed several px into the frame and gutter, so the pictures are found to within a few px; the
+    finder, run as `mark1 diff --split` runs it (edge=3), still reports exactly the changed objects."""
+    pair = make_pair(height=96, width=120, n_changes=3, n_objects=5, object_size=10, seed=seed, shift=(3, -2),
+                     noise=3)
+    inner = join(pair.a, pair.b, axis, gutter, colour)
+    image = np.empty((inner.shape[0] + 2 * frame, inner.shape[1] + 2 * frame, 3), dtype=np.uint8)
+    image[...] = colour
+    image[frame:-frame, frame:-frame] = inner
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=quality)
+    split = vision.split_pair(np.asarray(Image.open(buffer).convert("RGB")))
+    assert split.direction == ("side-by-side" if axis == 1 else "stacked")
+    assert abs(split.a.shape[0] - 96) <= 8 and abs(split.a.shape[1] - 120) <= 8
+    regions = vision.find_differences(split.a, split.b, edge=3)
+    assert len(regions) == len(pair.changes), [r.box for r in regions]

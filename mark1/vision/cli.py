@@ -19,6 +19,7 @@ from mark1.backends import CHOICES
 from mark1.vision.images import VisionInputError
 
 EXIT_BAD_INPUT = 2
+SPLIT_EDGE = 3  # px along the edges of split pictures where differences are not reported
 
 
 def register(subparsers) -> None:
@@ -88,8 +89,10 @@ def run(args: argparse.Namespace) -> int:
             vision.check_writable(args.json, image=False)
         with m1.backend(args.backend) if args.backend else contextlib.nullcontext():
             a, b, names = _pictures(args, report)
+            # pictures cut from one image: their edges carry the gutter's or frame's colour (JPEG bleed)
+            edge = SPLIT_EDGE if args.split else 0
             result = vision.compare(a, b, args.threshold, args.min_area, max_shift=args.max_shift,
-                                    blur=args.blur, merge=args.merge)
+                                    blur=args.blur, merge=args.merge, edge=edge)
             backend_name = m1.get_backend().name
         dy, dx = result.shift
         print(f"{names[0]} vs {names[1]}: {len(result.regions)} difference(s); second picture shifted by "

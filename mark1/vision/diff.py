@@ -62,11 +62,11 @@ class DiffResult:
     mask: np.ndarray
 
 
-def _check_options(threshold: float, min_area: int, max_shift: int, blur: int, merge: int) -> None:
+def _check_options(threshold: float, min_area: int, max_shift: int, blur: int, merge: int, edge: int) -> None:
     if not 0 <= threshold < 255:
         raise VisionInputError(f"threshold={threshold}: expected a grey-level difference in [0, 255)")
     for name, value, low in (("min_area", min_area, 1), ("max_shift", max_shift, 0), ("blur", blur, 0),
-                             ("merge", merge, 0)):
+                             ("merge", merge, 0), ("edge", edge, 0)):
         if int(value) != value or value < low:
             raise VisionInputError(f"{name}={value}: expected an integer >= {low}")
 
@@ -96,18 +96,19 @@ def _regions(mask: Any, diff: Any, merge: int, min_area: int, offset: tuple[int,
 
 
 def compare(a: Any, b: Any, threshold: float = 35, min_area: int = 20, *, max_shift: int = 8, blur: int = 3,
-            merge: int = 4) -> DiffResult:
+            merge: int = 4, edge: int = 0) -> DiffResult:
     """Find where picture `b` differs from picture `a` (HxWx3 uint8 NumPy arrays of the same size).
 
     `threshold`: a pixel differs when its largest channel difference, and the mean of that over its
     `blur`×`blur` neighbourhood, both exceed this (strictly); `blur` 0 or 1: the pixel alone;
     `min_area`: groups of fewer changed pixels are dropped; `max_shift`: the largest misalignment searched
     for, in pixels; `merge`: each changed pixel reaches `merge` px around it, so groups up to 2*merge px
-    apart become one region (0: only touching pixels).
+    apart become one region (0: only touching pixels); `edge`: differences within this many px of the
+    compared area's border are ignored (pictures cut from one JPEG carry colour bleed along their edges).
     """
     import mark1 as m1
 
-    _check_options(threshold, min_area, max_shift, blur, merge)
+    _check_options(threshold, min_area, max_shift, blur, merge, edge)
     a, b = as_rgb(a, "a"), as_rgb(b, "b")
     if a.shape != b.shape:
         raise VisionInputError(
@@ -126,6 +127,8 @@ def compare(a: Any, b: Any, threshold: float = 35, min_area: int = 20, *, max_sh
     # (the blurred values are means of integers, 1/blur² apart: the small margin keeps float rounding, which
     # differs between scipy and cupyx, from deciding a mean that is exactly the threshold)
     changed = (smooth > threshold + ROUNDING_MARGIN) & (diff > threshold) if blur > 1 else diff > threshold
+    if edge:
+        changed[:edge], changed[-edge:], changed[:, :edge], changed[:, -edge:] = False, False, False, False
     # the 3×3 opening as min then max filters (separable, much faster than binary_opening on large images),
     # on uint8 (every ndimage filter takes it, CPU and GPU); outside the picture counts as unchanged, so a
     # strip under 3 px wide along the edge goes too, while a change reaching the edge keeps its edge pixels

@@ -1,13 +1,13 @@
 """Cutting one image that holds two pictures (side by side or stacked) into the two pictures.
 
-A uniform frame around both pictures (edge lines of the top-left pixel's colour) is cut off first; the
-uncut image is tried as well, in case the "frame" belonged to the pictures. Candidates for the cut: a
-gutter, i.e. a band of uniform colour across the whole image, placed so that the two pictures either side
-of it have the same size; or, with no gutter, the exact middle. The two pictures of a "spot the
-difference" pair match almost everywhere once aligned, so each candidate is checked by comparing its
-halves (diff.compare at MATCH_THRESHOLD); the cut whose halves differ least is taken (a gutter cut before
-a plain halving, a cut-off frame before a kept one). When even that one differs in more than
-MAX_CHANGED_FRACTION of the pixels, the image is not two pictures of one scene.
+A uniform frame around both pictures (edge lines of the top line's colour) is cut off first; the uncut
+image is tried as well, in case the "frame" belonged to the pictures. Candidates for the cut: a gutter,
+i.e. a band of uniform colour across the whole image, placed so that the two pictures either side of it
+have the same size; or, with no gutter, the exact middle. The two pictures of a "spot the difference" pair
+match almost everywhere once aligned, so each candidate is checked by comparing its halves (diff.compare
+at MATCH_THRESHOLD), and the cut whose halves differ least is taken (between cuts that match about as
+well: one at a found gutter before a plain halving, a cut-off frame before a kept one). When even that
+one differs in more than MAX_CHANGED_FRACTION of the pixels, the image is not two pictures of one scene.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ import numpy as np
 
 from mark1.vision.images import VisionInputError, as_rgb
 
-UNIFORM_SPREAD = 16.0        # a frame or gutter line's 10th..90th percentile spread, any channel: JPEG-safe
+UNIFORM_SPREAD = 32.0        # a frame or gutter line's 10th..90th percentile spread, any channel: JPEG-safe
 SAME_COLOUR = 12.0           # and neighbouring lines differ by less than this (median colour, any channel)
-RINGING = 24.0               # a JPEG-compressed gutter next to a picture: most pixels within this of its colour
+RINGING = 32.0               # a JPEG-compressed gutter next to a picture: most pixels within this of its colour
 MOSTLY = 0.75                # ... that is, this share of the column (colour bleeds in from the picture)
 MAX_BLEED = 4                # px: how far a frame or gutter is widened that way (JPEG: chroma 2x2 + ringing)
 MIN_PICTURE_SIDE = 8         # px: each picture must be at least this wide (or tall)
 MATCH_THRESHOLD = 20         # grey levels: stricter than the finder's default 35, so unrelated halves stand out
+PREFER = 0.02                # changed fraction a found gutter or a cut-off frame is worth, between good cuts
 MAX_CHANGED_FRACTION = 0.4   # pictures of one scene differ in far less than this share of their pixels (~5%
                              # on the test pairs, where unrelated halves of one textured scene differ in > 80%)
 
@@ -101,14 +102,15 @@ def _widen(pixels: np.ndarray, start: int, stop: int) -> tuple[int, int]:
 
 def _cuts(width: int, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Cuts [g0, g1) leaving equal widths g0 == width - g1 either side: the widest gutter each run allows,
-    then the middle with no gutter."""
+    then the middle with no gutter (a 1 px one for an odd width: a gutter JPEG has smeared past finding)."""
     cuts = []
     for r0, r1 in runs:
         g0 = max(r0, width - r1)  # the gutter must be symmetric about the middle and inside the run
         if g0 < width - g0 and g0 >= MIN_PICTURE_SIDE:
             cuts.append((g0, width - g0))
-    if width % 2 == 0 and width // 2 >= MIN_PICTURE_SIDE:
-        cuts.append((width // 2, width // 2))
+    middle = (width // 2, width - width // 2)
+    if width // 2 >= MIN_PICTURE_SIDE and middle not in cuts:
+        cuts.append(middle)
     return cuts
 
 
@@ -123,7 +125,7 @@ def split_pair(image: Any, max_shift: int = 8) -> Split:
     framings = [(0, 0, image)]  # a uniform frame around both pictures is cut off first, when there is one
     if top + bottom + left + right:
         framings.insert(0, (left, top, image[top:image.shape[0] - bottom, left:image.shape[1] - right]))
-    candidates = []  # ((no gutter, frame kept), changed fraction, Split): the smallest key wins
+    candidates = []  # (changed fraction + preference penalties, changed fraction, Split): the smallest wins
     for x_off, y_off, inner in framings:
         for direction, view in (("side-by-side", inner), ("stacked", inner.transpose(1, 0, 2))):
             for g0, g1 in _cuts(view.shape[1], _uniform_runs(view)):
@@ -135,7 +137,8 @@ def split_pair(image: Any, max_shift: int = 8) -> Split:
                 first, second = np.ascontiguousarray(first), np.ascontiguousarray(second)
                 fraction = _changed_fraction(first, second, max_shift)
                 split = Split(first, second, direction, (g0, g1), fraction, (x_off, y_off), origin_b)
-                candidates.append(((g0 == g1, inner is image), fraction, split))
+                penalty = PREFER * ((g1 - g0 <= 1) + (inner is image))  # a found gutter, a cut-off frame
+                candidates.append((fraction + penalty, fraction, split))
     passing = [c for c in candidates if c[1] <= MAX_CHANGED_FRACTION]
     if not passing:
         height, width = image.shape[:2]
@@ -149,7 +152,7 @@ def split_pair(image: Any, max_shift: int = 8) -> Split:
             f"({best.direction}, gutter {best.gutter}) leaves halves that differ in "
             f"{best.changed_fraction:.0%} of their pixels (at most {MAX_CHANGED_FRACTION:.0%} expected)"
         )
-    return min(passing, key=lambda c: (c[0], c[1]))[2]
+    return min(passing, key=lambda c: c[0])[2]
 
 
 def _changed_fraction(first: np.ndarray, second: np.ndarray, max_shift: int) -> float:
