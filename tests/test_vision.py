@@ -187,3 +187,11 @@ def test_any_seeded_pair_is_solved(seed, dy, dx, noise):
         result = vision.compare(pair.a, pair.b)
     assert result.shift == (dy, dx)
     assert_matches(result.regions, pair.changes)
+
+
+def test_read_only_pictures(backend):
+    """np.asarray(PIL image) is read-only: the finder must take it on every backend."""
+    pair = make_pair(seed=8)
+    a, b = pair.a.copy(), pair.b.copy()
+    a.flags.writeable = b.flags.writeable = False
+    assert [r.box for r in vision.find_differences(a, b)] == [r.box for r in vision.find_differences(pair.a, pair.b)]

@@ -95,6 +95,13 @@ def _regions(mask: Any, diff: Any, merge: int, min_area: int, offset: tuple[int,
     return found
 
 
+def _plain(x: Any, xp: Any) -> Any:
+    """`x` C-contiguous and writable: a picture from np.asarray(PIL image) is read-only, and a kernel compiled
+    for plain arrays (the numba backend's image_diff) refuses read-only ones."""
+    x = xp.ascontiguousarray(x)
+    return x if getattr(x.flags, "writeable", True) else x.copy()
+
+
 def compare(a: Any, b: Any, threshold: float = 35, min_area: int = 20, *, max_shift: int = 8, blur: int = 3,
             merge: int = 4, edge: int = 0) -> DiffResult:
     """Find where picture `b` differs from picture `a` (HxWx3 uint8 NumPy arrays of the same size).
@@ -120,7 +127,7 @@ def compare(a: Any, b: Any, threshold: float = 35, min_area: int = 20, *, max_sh
     a_dev, b_dev = m1.asarray(a, dtype=np.uint8), m1.asarray(b, dtype=np.uint8)
     shift = estimate_shift(a_dev, b_dev, max_shift)
     in_a, in_b = overlap_slices(a.shape[:2], shift)
-    diff = m1.image_diff(xp.ascontiguousarray(a_dev[in_a]), xp.ascontiguousarray(b_dev[in_b]))
+    diff = m1.image_diff(_plain(a_dev[in_a], xp), _plain(b_dev[in_b], xp))
     smooth = ndi.uniform_filter(diff, size=blur, mode="nearest") if blur > 1 else diff
     # both the pixel and its neighbourhood must differ: the blur rejects lone noisy pixels, the pixel's own
     # value keeps the blur from growing every box by a pixel; the opening removes what specks remain
