@@ -26,7 +26,7 @@ def _box_on(draw: ImageDraw.ImageDraw, box: Sequence[int], number: int, scale: i
     # clip to the picture: a box shifted into picture b can reach past its edge
     x0, x1 = max(0, min(x0, width)), max(0, min(x1, width))
     y0, y1 = max(0, min(y0, height)), max(0, min(y1, height))
-    line = max(2, scale)
+    line = max(2, scale, height // 360)  # visible on a large picture too
     draw.rectangle((x0 + offset_x - line, y0 - line, x1 + offset_x + line - 1, y1 + line - 1),
                    outline=BOX_COLOUR, width=line)
     label = str(number)
