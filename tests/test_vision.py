@@ -195,3 +195,16 @@ def test_read_only_pictures(backend):
     a, b = pair.a.copy(), pair.b.copy()
     a.flags.writeable = b.flags.writeable = False
     assert [r.box for r in vision.find_differences(a, b)] == [r.box for r in vision.find_differences(pair.a, pair.b)]
+
+
+@pytest.mark.gpu
+def test_gpu_matches_the_numpy_backend_on_a_realistic_size():
+    pair = make_pair(height=480, width=640, n_changes=8, n_objects=25, object_size=24, shift=(4, -6), noise=6.0,
+                     seed=22)
+    with m1.backend("cuda"):
+        result = vision.compare(pair.a, pair.b)
+    with m1.backend("numpy"):
+        reference = vision.compare(pair.a, pair.b)
+    assert result.shift == reference.shift == (4, -6)
+    assert np.array_equal(result.mask, reference.mask)
+    assert [r.box for r in result.regions] == [r.box for r in reference.regions]
