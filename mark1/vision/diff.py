@@ -7,7 +7,7 @@ Steps, all on the current backend's arrays (NumPy on the CPU, CuPy on a GPU; lab
   3. a pixel is changed when its difference and its neighbourhood's (a `blur` px box blur) both exceed
      `threshold`, so camera/JPEG noise does not cross it pixel by pixel; a 3×3 morphological opening
      removes the specks left over;
-  5. changed pixels up to 2*`merge` px apart are grouped (dilate, then connected components), so one
+  4. changed pixels up to 2*`merge` px apart are grouped (dilate, then connected components), so one
      changed object gives one box; groups with fewer than `min_area` changed pixels are dropped.
 """
 
