@@ -127,7 +127,8 @@ def _warn_if_doubtful(result, shape: tuple[int, int], max_shift: int) -> None:
 
 def _write_json(path: str, result) -> None:
     """The regions as a JSON list, one region per line: id (the number drawn), box and area in the first
-    picture's pixels, score (mean difference), box_second (the same box in the second picture)."""
+    picture's pixels, score (mean difference), box_second (the same box in the second picture; with --resize,
+    in the resized second picture)."""
     listing = [{"id": n, **r.to_dict(), "box_second": list(r.shifted(result.shift))}
                for n, r in enumerate(result.regions, start=1)]
     text = "[\n" + ",\n".join("  " + json.dumps(item) for item in listing) + "\n]\n" if listing else "[]\n"
