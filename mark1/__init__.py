@@ -5,6 +5,7 @@
     c = m1.matmul(m1.asarray(a), m1.asarray(b))
 """
 
+from mark1 import nn
 from mark1.backends import available_backends, backend, get_backend, use
 from mark1.errors import BackendUnavailable
 from mark1.layer_ops import (
@@ -37,7 +38,7 @@ from mark1.threads import get_num_threads, set_num_threads
 __version__ = "0.1.0"
 
 __all__ = [
-    "BackendUnavailable", "__version__", "adam_update", "asarray", "available_backends", "backend",
+    "BackendUnavailable", "__version__", "nn", "adam_update", "asarray", "available_backends", "backend",
     "bce", "bce_with_logits", "dense_backward", "dense_forward", "get_backend", "get_num_threads", "image_diff",
     "matmul", "mse", "relu", "relu_backward", "seed", "set_num_threads", "sgd_update", "sigmoid",
     "sigmoid_backward", "softmax", "softmax_backward", "softmax_cross_entropy", "tanh", "tanh_backward",

@@ -40,9 +40,8 @@ def dense_forward(x: Array, w: Array, b: Array, activation: str = "identity", ou
     out = output(be, "dense_forward", out, (x.shape[0], w.shape[1]), dtype)
     if out.size == 0:
         return out
-    if x.shape[1] == 0:
-        out[...] = b
-        return out
+    if x.shape[1] == 0:  # no inputs: x @ w is all zeros; a zero column keeps the kernel's contract
+        x, w = be.zeros((x.shape[0], 1), dtype), be.zeros((1, w.shape[1]), dtype)
     be.ops["dense_forward"](x, w, b, activation, out)
     return out
 

@@ -1,0 +1,103 @@
+"""Independent float64 answers the op tests compare every backend with (written apart from reference.py).
+
+Also the helpers that move test data onto the backend under test in the layouts the ops must accept:
+contiguous, transposed and strided views.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+import mark1 as m1
+
+# float32 tolerances, stated per op family: elementwise results are within a few ulp; reductions and
+# products accumulate rounding roughly with the length summed (checked against sum |terms| below).
+F32_ELEMENTWISE = dict(rtol=2e-6, atol=1e-7)
+F32_REDUCTION = 2e-6     # x the summed magnitudes
+F64_ELEMENTWISE = dict(rtol=1e-13, atol=1e-15)
+F64_REDUCTION = 1e-14
+
+LAYOUTS = ("contiguous", "transposed", "strided")
+
+
+def place(host: np.ndarray, layout: str = "contiguous", dtype=None):
+    """`host` on the current backend (dtype kept unless given), laid out as asked; values are unchanged."""
+    dtype = dtype or host.dtype
+    if layout == "contiguous":
+        return m1.asarray(host, dtype=dtype)
+    if layout == "transposed":
+        return m1.asarray(np.ascontiguousarray(host.T), dtype=dtype).T
+    if layout == "strided":  # every other element of a bigger array along each axis, and an offset
+        big = np.zeros(tuple(2 * s + 1 for s in host.shape), dtype=dtype)
+        big[(slice(1, None, 2),) * host.ndim] = host
+        return m1.asarray(big, dtype=dtype)[(slice(1, None, 2),) * host.ndim]
+    raise ValueError(layout)
+
+
+def host64(x) -> np.ndarray:
+    return np.asarray(m1.to_numpy(x), dtype=np.float64)
+
+
+def assert_elementwise(result, expected: np.ndarray, dtype) -> None:
+    tol = F32_ELEMENTWISE if np.dtype(dtype) == np.float32 else F64_ELEMENTWISE
+    got = m1.to_numpy(result)
+    assert got.dtype == np.dtype(dtype), f"result dtype {got.dtype}, expected {dtype}"
+    np.testing.assert_allclose(got.astype(np.float64), expected, equal_nan=True, **tol)
+
+
+def assert_reduction(result, expected: np.ndarray, magnitude: np.ndarray, dtype, k: int) -> None:
+    """|got - expected| <= tol * k * magnitude, where magnitude is e.g. |A| @ |B| (a bound on rounding)."""
+    rel = F32_REDUCTION if np.dtype(dtype) == np.float32 else F64_REDUCTION
+    got = m1.to_numpy(result).astype(np.float64)
+    bound = rel * max(k, 1) * magnitude + np.finfo(np.dtype(dtype)).tiny
+    bad = np.abs(got - expected) > bound
+    assert not bad.any(), (
+        f"{bad.sum()} of {bad.size} entries off; worst |err| {np.abs(got - expected).max():.3g} "
+        f"vs bound {bound.max():.3g}"
+    )
+
+
+def sigmoid(x):
+    return special.expit(x)
+
+
+def activation(name: str, z):
+    return {"identity": lambda v: v, "sigmoid": special.expit, "tanh": np.tanh,
+            "relu": lambda v: np.maximum(v, 0)}[name](z)
+
+
+def activation_grad(name: str, y):
+    """act'(z) written in terms of the output y = act(z)."""
+    return {"identity": np.ones_like, "sigmoid": lambda v: v * (1 - v), "tanh": lambda v: 1 - v * v,
+            "relu": lambda v: (v > 0).astype(np.float64)}[name](y)
+
+
+def softmax(z):
+    return special.softmax(z, axis=1)
+
+
+def cross_entropy(z, labels):
+    m = z.shape[0]
+    logp = special.log_softmax(z, axis=1)
+    onehot = np.zeros_like(z)
+    onehot[np.arange(m), labels] = 1
+    return -logp[np.arange(m), labels].sum() / m, (np.exp(logp) - onehot) / m
+
+
+def mse(p, t):
+    m = p.shape[0]
+    return ((p - t) ** 2).sum() / (2 * m), (p - t) / m
+
+
+def bce(p, t):
+    m = p.shape[0]
+    with np.errstate(divide="ignore"):
+        loss = -(t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log1p(-p), -100)).sum() / m
+    return loss, (p - t) / (np.maximum(p * (1 - p), 1e-12) * m)
+
+
+def bce_with_logits(z, t):
+    m = z.shape[0]
+    loss = (np.logaddexp(0, z) - z * t).sum() / m
+    return loss, (special.expit(z) - t) / m
