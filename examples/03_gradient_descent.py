@@ -70,7 +70,7 @@ def plot(w: float, b: float, path: np.ndarray, file: str) -> None:
     left.plot(xs, w * xs + b, "k-", label=f"h(x) = {w:.2f}·x + {b:.2f}")
     left.set(xlabel="speed", ylabel="stopping distance", title="Least-squares line")
     left.legend()
-    ws, bs = np.meshgrid(np.linspace(-1.5, 4.5, 200), np.linspace(-2, 16, 200))
+    ws, bs = np.meshgrid(np.linspace(-1.5, 6, 200), np.linspace(-2, 16, 200))
     J = ((ws[..., None] * x + bs[..., None] - y) ** 2).sum(axis=-1) / (2 * len(x))
     contours = right.contour(ws, bs, J, levels=np.geomspace(J.min() + 0.1, J.max(), 15), cmap="viridis")
     right.clabel(contours, fontsize=7, fmt="%.0f")
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     w, b, path = descend_with_ops(args.steps, args.lr)
     print(f"mark1 ops: after {args.steps} steps w = {w:.4f}, b = {b:.4f}, SSE = {sse(w, b):.4f}")
-    for step in (0, 1, 10, 100):
+    for step in [s for s in (0, 1, 10, 100) if s < len(path)]:
         print(f"    step {step:4d}: w = {path[step, 0]:8.4f}, b = {path[step, 1]:8.4f}, SSE = {sse(*path[step]):8.2f}")
     nn_w, nn_b = descend_with_nn(args.steps, args.lr)
     print(f"mark1.nn:  after {args.steps} steps w = {nn_w:.4f}, b = {nn_b:.4f}, SSE = {sse(nn_w, nn_b):.4f}")

@@ -47,7 +47,7 @@ def chain_rule_by_hand(hidden: nn.Dense, output: nn.Dense) -> float:
     dJ_dyhat = (y_hat - Y_XOR) / len(X_XOR)  # from J = 1/(2m) Σ (ŷ - y)²
     terms = dJ_dyhat[:, 0] * y_hat[:, 0] * (1 - y_hat[:, 0]) * W2[0, 0] * a[:, 0] * (1 - a[:, 0]) * X_XOR[:, 0]
     print("    per sample ∂J/∂ŷ · ŷ(1-ŷ) · v₁ · a₁(1-a₁) · x₁:")
-    for x, t in zip(X_XOR, terms, strict=True):
+    for x, t in zip(X_XOR, terms + 0.0, strict=True):  # + 0.0 prints -0.0 as 0.0
         print(f"      x = {x.astype(int)}: {t: .6e}")
     return float(terms.sum())
 
@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="auto", help="numpy, numba, cuda or auto")
     parser.add_argument("--out", default=".", help="directory for the PNG")
-    parser.add_argument("--epochs", type=int, default=1000)
-    parser.add_argument("--lr", type=float, default=1.0)
+    parser.add_argument("--epochs", type=int, default=300)
+    parser.add_argument("--lr", type=float, default=2.0)
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--hidden", type=int, nargs="+", default=[2, 4, 8], help="hidden-layer sizes to try")
     args = parser.parse_args(argv)
