@@ -57,7 +57,7 @@ def train(X_host: np.ndarray, y_host: np.ndarray, steps: int, lr: float) -> tupl
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="auto", help="numpy, numba, cuda or auto")
+    parser.add_argument("--backend", default=os.environ.get("MARK1_BACKEND", "auto"), help="numpy, numba, cuda or auto")
     parser.add_argument("--out", default=".", help="directory for the PNG")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--lr", type=float, default=2.0)

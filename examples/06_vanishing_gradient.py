@@ -66,7 +66,7 @@ def layer_gradient_norms(activation: str, depth: int, width: int, batch: int, se
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="auto", help="numpy, numba, cuda or auto")
+    parser.add_argument("--backend", default=os.environ.get("MARK1_BACKEND", "auto"), help="numpy, numba, cuda or auto")
     parser.add_argument("--out", default=".", help="directory for the PNG")
     parser.add_argument("--depth", type=int, default=10)
     parser.add_argument("--width", type=int, default=32)

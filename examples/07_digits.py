@@ -59,7 +59,7 @@ def plot_mistakes(images: np.ndarray, true: np.ndarray, predicted: np.ndarray, p
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="auto", help="numpy, numba, cuda or auto")
+    parser.add_argument("--backend", default=os.environ.get("MARK1_BACKEND", "auto"), help="numpy, numba, cuda or auto")
     parser.add_argument("--out", default=".", help="directory for the PNGs")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--hidden", type=int, default=128)
