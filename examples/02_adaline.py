@@ -22,6 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.datasets import load_iris  # noqa: E402
 
 import mark1 as m1  # noqa: E402
@@ -54,20 +55,18 @@ def perceptron(X_host: np.ndarray, y_host: np.ndarray, epochs: int, lr: float) -
 
 
 def adaline(X_host: np.ndarray, y_host: np.ndarray, epochs: int, lr: float) -> dict:
-    """Full-batch delta rule: per epoch the cost J, the mistakes of sign(net), and the final weights."""
+    """Full-batch delta rule: after each epoch the cost J and the mistakes of sign(net); the final weights."""
     X, y = m1.asarray(X_host), m1.asarray(y_host)
     w, b = m1.asarray(np.zeros((2, 1))), m1.asarray(np.zeros(1))
-    velocity_w, velocity_b = m1.asarray(np.zeros((2, 1))), m1.asarray(np.zeros(1))  # unused: plain GD
     costs, mistakes = [], []
     for _ in range(epochs):
         net = m1.matmul(X, w) + b  # the linear activation: Adaline learns on this, not on the step
-        cost, dJ_dnet = m1.mse(net, y)  # J = 1/(2m) Σ (net - y)², and (net - y)/m
-        costs.append(float(cost))
+        _, dJ_dnet = m1.mse(net, y)  # J = 1/(2m) Σ (net - y)², and dJ/dnet = (net - y)/m
+        w -= lr * m1.matmul(X.T, dJ_dnet)  # the delta rule: ∂J/∂w = Xᵀ (net - y)/m
+        b -= lr * dJ_dnet.sum(axis=0)
+        net = m1.matmul(X, w) + b  # where the updated line stands, for the curves
+        costs.append(float(m1.mse(net, y)[0]))
         mistakes.append(int((np.where(m1.to_numpy(net) >= 0, 1.0, -1.0) != y_host).sum()))
-        dJ_dw = m1.matmul(X.T, dJ_dnet)  # chain rule: Xᵀ (net - y)/m
-        dJ_db = dJ_dnet.sum(axis=0)
-        m1.sgd_update(w, dJ_dw, velocity_w, lr)  # w -= lr · dJ/dw
-        m1.sgd_update(b, dJ_db, velocity_b, lr)
     return {"costs": costs, "mistakes": mistakes, "w": m1.to_numpy(w).ravel(), "b": float(m1.to_numpy(b)[0])}
 
 
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--backend", default=os.environ.get("MARK1_BACKEND", "auto"), help="numpy, numba, cuda or auto")
     parser.add_argument("--out", default=".", help="directory for the PNG")
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--lr", type=float, default=0.5)
+    parser.add_argument("--lr", type=float, default=0.2)
     args = parser.parse_args(argv)
     print(f"backend: {m1.use(args.backend).name}")
 
@@ -99,6 +98,8 @@ def main(argv: list[str] | None = None) -> dict:
     left.plot(epochs, ada["mistakes"], "s--", label="Adaline (sign of net input)")
     left.set(xlabel="epoch", ylabel="misclassified samples", title="Mistakes per epoch")
     left.legend()
+    for axis in (left.xaxis, left.yaxis, right.xaxis):  # epochs and mistakes are whole numbers
+        axis.set_major_locator(MaxNLocator(integer=True))
     right.plot(epochs, ada["costs"], "o-", color="tab:green", label="Adaline J")
     right.axhline(best_cost, color="gray", ls=":", label="least-squares minimum")
     right.set(xlabel="epoch", ylabel="J = 1/(2m) Σ (net − y)²", title="Adaline: squared error on the net input")

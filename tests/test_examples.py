@@ -66,7 +66,7 @@ def test_01_perceptron_learns_and_or_but_never_xor(run_lesson):
 
 
 def test_02_adaline_minimises_squared_error_while_perceptron_counts_mistakes(run_lesson):
-    result = run_lesson("02_adaline", "--epochs", "15")
+    result = run_lesson("02_adaline")
     assert result["perceptron_mistakes"][-1] == 0  # separable data: the perceptron stops making mistakes
     costs = np.array(result["adaline_costs"])
     assert np.all(np.diff(costs) <= 1e-6), "Adaline's cost must go down every epoch"
