@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,15 @@ def test_every_lesson_is_short_and_shows_its_command():
         assert f"python examples/{script.name}" in text.split('"""')[1], f"{script.name}: command not in docstring"
         assert len(text.splitlines()) <= 125, f"{script.name} has grown past a readable length"
         assert f"`python examples/{script.name}" in (EXAMPLES / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_pictures_exist_and_stay_small():
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (EXAMPLES / "README.md").read_text(encoding="utf-8"))
+    assert pictures
+    for picture in pictures:
+        path = (EXAMPLES / picture).resolve()
+        assert path.is_file(), picture
+        assert path.stat().st_size < 200_000, f"{picture} is {path.stat().st_size} bytes; keep README images small"
 
 
 def test_01_perceptron_learns_and_or_but_never_xor(run_lesson):
