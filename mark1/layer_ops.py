@@ -120,12 +120,12 @@ def softmax_cross_entropy(logits: Array, labels: Array, check_labels: bool = Tru
     if labels.dtype.kind not in "iu":
         raise TypeError(f"softmax_cross_entropy: labels have dtype {labels.dtype}; expected integer class indices")
     if check_labels and labels.size:
-        low, high = int(labels.min()), int(labels.max())
-        if low < 0 or high >= logits.shape[1]:
-            bad = low if low < 0 else high
+        outside = (labels < 0) | (labels >= logits.shape[1])
+        if bool(outside.any()):
+            row = int(outside.argmax())
             raise ValueError(
-                f"softmax_cross_entropy: label {bad} is out of range for {logits.shape[1]} classes "
-                f"(labels must be in [0, {logits.shape[1] - 1}])"
+                f"softmax_cross_entropy: label {int(labels[row])} at row {row} is out of range for "
+                f"{logits.shape[1]} classes (labels must be in [0, {logits.shape[1] - 1}])"
             )
     if labels.dtype.name != "int64":
         labels = labels.astype("int64")
