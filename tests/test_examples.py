@@ -140,6 +140,13 @@ def test_06_sigmoid_derivative_and_vanishing_gradient(run_lesson):
     assert 0.1 < relu[0] / relu[-1] < 10
 
 
+def test_06_sigmoid_derivative_on_every_backend(backend, run_lesson):
+    """σ' in float64 against finite differences, and a tiny deep network, on each backend."""
+    result = run_lesson("06_vanishing_gradient", "--depth", "4", "--width", "5", "--batch", "3", backend=backend.name)
+    assert result["derivative_error"] < 1e-8
+    assert result["norms"]["sigmoid"][0] < result["norms"]["sigmoid"][-1]
+
+
 def test_07_digits_mlp_reaches_97_percent(run_lesson):
     result = run_lesson("07_digits")
     assert result["test_accuracy"] >= 0.97
