@@ -1,9 +1,15 @@
 """The `numba` backend: hand-written @njit kernels (kernels/cpu/) on host NumPy arrays.
 
-Placeholder until the numba kernels land (issue 4): reports itself unavailable with the reason.
+Options: `threads=n` sets numba's thread count for this process when the backend is created (the same as
+`m1.set_num_threads(n)`; NUMBA_NUM_THREADS caps it).
 """
 
 from __future__ import annotations
+
+import numpy as np
+
+from mark1.backends.base import Backend
+from mark1.hardware import cpu_model
 
 NAME = "numba"
 NEEDS = "numba (installed with mark1)"
@@ -14,8 +20,25 @@ def unavailable_reason() -> str | None:
         import numba  # noqa: F401
     except ImportError as e:
         return f"numba is not importable: {e}"
-    return "the numba kernels are not written yet"
+    return None
 
 
-def create(**options):
-    raise NotImplementedError
+def create(**options) -> Backend:
+    unknown = sorted(set(options) - {"threads"})
+    if unknown:
+        raise TypeError(f"the numba backend takes only the option 'threads', got {unknown}")
+    from mark1.kernels.cpu import OPS
+    from mark1.threads import get_num_threads, set_num_threads
+
+    if "threads" in options:
+        set_num_threads(int(options["threads"]))
+    return Backend(
+        name=NAME,
+        xp=np,
+        device=f"cpu: {cpu_model()} ({get_num_threads()} threads)",
+        array_types=(np.ndarray,),
+        ops=OPS,
+        asarray=lambda x, dtype: np.asarray(x, dtype=dtype),
+        to_numpy=np.asarray,
+        options=dict(options),
+    )

@@ -1,0 +1,48 @@
+"""matmul and the fused dense layer (forward and backward) on top of the packed GEMM in gemm.py."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY
+from mark1.kernels.cpu.gemm import SMALL_WORK, gemm_packed, gemm_small
+
+_NO_ARRAY = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
+
+
+def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=None, act=IDENTITY,
+         colsum=None, path: str = "auto") -> None:
+    """out = act(op(a) @ op(b) + bias), with op(x) = x * act'(x2) when x_code is an activation.
+
+    path: 'auto' (small products run single-threaded without packing), 'packed' or 'small' (for tests).
+    """
+    empty = _NO_ARRAY[out.dtype]
+    args = (a, a if a2 is None else a2, a_code, b, b if b2 is None else b2, b_code, out,
+            empty if bias is None else bias, act, empty if colsum is None else colsum, numba.get_num_threads())
+    small = a.shape[0] * a.shape[1] * b.shape[1] <= SMALL_WORK
+    if path == "small" or (path == "auto" and small):
+        gemm_small(*args)
+    else:
+        gemm_packed(*args)
+
+
+def matmul(a, b, out):
+    gemm(a, b, out)
+
+
+def dense_forward(x, w, b, activation, out):
+    """act(x @ w + b): the bias and activation are applied to each output tile while it is in cache."""
+    gemm(x, w, out, bias=b, act=ACTIVATION_CODES[activation])
+
+
+def dense_backward(x, w, y, dy, activation, dx, dw, db):
+    """delta = dy * act'(y) is formed while packing (never stored); db is summed in the same pass.
+
+    dw = x.T @ delta, db = delta.sum(0), dx = delta @ w.T (skipped when dx is None).
+    """
+    code = ACTIVATION_CODES[activation]
+    db.fill(0)
+    gemm(x.T, dy, dw, b2=y, b_code=code, colsum=db)
+    if dx is not None:
+        gemm(dy, w.T, dx, a2=y, a_code=code)

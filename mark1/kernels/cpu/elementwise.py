@@ -1,0 +1,136 @@
+"""Activations and their backward passes: one parallel pass over memory, any shape, any strides.
+
+Contiguous arrays run as flat 1-D loops split into chunks across threads (LLVM vectorises the chunk loop);
+strided views (transposed, sliced) run row by row on their 2-D form, indexing through the strides instead
+of copying.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import int64, prange
+
+from mark1.kernels.cpu._jit import ACTIVATION_CODES, RELU, SIGMOID, TANH, jit_inline, jit_parallel, per_dtype
+from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar
+
+CHUNK = 16384  # elements per parallel task: 64 KiB of float32, large enough to hide the scheduling cost
+
+
+@jit_inline
+def _forward_span(x, out, lo, hi, code):
+    # One loop per activation (not one branch inside one loop) so each loop vectorises on its own.
+    if code == SIGMOID:
+        for i in range(lo, hi):
+            out[i] = sigmoid_scalar(x[i])
+    elif code == TANH:
+        for i in range(lo, hi):
+            out[i] = math.tanh(x[i])
+    elif code == RELU:
+        for i in range(lo, hi):
+            out[i] = activate(x[i], RELU)
+    else:
+        for i in range(lo, hi):
+            out[i] = x[i]
+
+
+@jit_inline
+def _backward_span(y, dy, out, lo, hi, code):
+    if code == SIGMOID:
+        for i in range(lo, hi):
+            out[i] = dy[i] * activation_slope(y[i], SIGMOID)
+    elif code == TANH:
+        for i in range(lo, hi):
+            out[i] = dy[i] * activation_slope(y[i], TANH)
+    elif code == RELU:
+        for i in range(lo, hi):
+            out[i] = dy[i] * activation_slope(y[i], RELU)
+    else:
+        for i in range(lo, hi):
+            out[i] = dy[i]
+
+
+@jit_parallel
+def _forward_flat(x, out, code):
+    n = x.size
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        _forward_span(x, out, c * CHUNK, min(n, (c + 1) * CHUNK), code)
+
+
+@per_dtype(lambda t: (t[:, :], t[:, :], int64), parallel=True)
+def _forward_rows(x, out, code):
+    for i in prange(x.shape[0]):
+        _forward_span(x[i], out[i], 0, x.shape[1], code)
+
+
+@jit_parallel
+def _backward_flat(y, dy, out, code):
+    n = y.size
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        _backward_span(y, dy, out, c * CHUNK, min(n, (c + 1) * CHUNK), code)
+
+
+@per_dtype(lambda t: (t[:, :], t[:, :], t[:, :], int64), parallel=True)
+def _backward_rows(y, dy, out, code):
+    for i in prange(y.shape[0]):
+        _backward_span(y[i], dy[i], out[i], 0, y.shape[1], code)
+
+
+def as_rows(x: np.ndarray) -> np.ndarray | None:
+    """A 2-D view of x (never a copy), or None when x's strides cannot be flattened that way."""
+    if x.ndim == 2:
+        return x
+    if x.ndim < 2:
+        return x.reshape(1, -1) if x.ndim == 0 else x[None, :]
+    view = x.view()
+    try:
+        view.shape = (-1, x.shape[-1])  # assigning .shape never copies: it raises if no view exists
+    except AttributeError:
+        return None
+    return view
+
+
+def row_views(*arrays: np.ndarray):
+    """Yield tuples of 2-D views covering same-shape arrays: one tuple if they all flatten, else one per
+    index of the leading axes (a 4-D transposed view, say). Kernels then only ever see 2-D arrays."""
+    flat = [as_rows(a) for a in arrays]
+    if all(f is not None for f in flat):
+        yield tuple(flat)
+        return
+    for index in np.ndindex(arrays[0].shape[:-2]):
+        yield tuple(a[index] for a in arrays)
+
+
+def all_contiguous(*arrays: np.ndarray) -> bool:
+    return all(a.flags.c_contiguous for a in arrays)
+
+
+def _unary(code: int):
+    def op(x, out):
+        if all_contiguous(x):
+            _forward_flat(x.reshape(-1), out.reshape(-1), code)
+        else:
+            for x2, out2 in row_views(x, out):
+                _forward_rows(x2, out2, code)
+
+    return op
+
+
+def _binary(code: int):
+    def op(y, dy, out):
+        if all_contiguous(y, dy):
+            _backward_flat(y.reshape(-1), dy.reshape(-1), out.reshape(-1), code)
+        else:
+            for y2, dy2, out2 in row_views(y, dy, out):
+                _backward_rows(y2, dy2, out2, code)
+
+    return op
+
+
+sigmoid = _unary(ACTIVATION_CODES["sigmoid"])
+tanh = _unary(ACTIVATION_CODES["tanh"])
+relu = _unary(ACTIVATION_CODES["relu"])
+sigmoid_backward = _binary(ACTIVATION_CODES["sigmoid"])
+tanh_backward = _binary(ACTIVATION_CODES["tanh"])
+relu_backward = _binary(ACTIVATION_CODES["relu"])

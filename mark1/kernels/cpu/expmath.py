@@ -1,0 +1,109 @@
+"""Scalar math the kernels inline: a vectorisable float32 exp and the activations with their derivatives.
+
+`math.exp` compiles to a call into libm, which stops LLVM from vectorising the loop around it; `exp_f32`
+below is straight-line arithmetic (a polynomial and integer bit tricks), so a loop over it becomes AVX2 code.
+float64 inputs keep libm's correctly rounded exp: the fast path is a float32 one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mark1.kernels.cpu._jit import RELU, SIGMOID, TANH, jit_inline, typed
+
+LOG2E = np.float32(1.4426950408889634)
+# Cody-Waite split of ln 2: LN2_HI has 9 significant bits, so n * LN2_HI is exact for |n| <= 2^15.
+LN2_HI = np.float32(0.693359375)
+LN2_LO = np.float32(-2.12194440e-4)
+# exp(r) = 1 + r + r^2 (C2 + C3 r + C4 r^2 + C5 r^3 + C6 r^4) on |r| <= ln2/2: a least-squares fit of
+# relative error made for this file (fit error 0.06 of a float32 half-ulp; the rest is float32 rounding).
+C2 = np.float32(0.49999988079071045)
+C3 = np.float32(0.166665181517601)
+C4 = np.float32(0.041669487953186035)
+C5 = np.float32(0.00836891308426857)
+C6 = np.float32(0.0013753953389823437)
+# Inputs are clamped to [EXP_LO, EXP_HI] before range reduction: below EXP_LO exp is 0 even as a
+# subnormal, above EXP_HI it is inf; both still come out of the same arithmetic (no branch).
+EXP_LO = np.float32(-104.0)
+EXP_HI = np.float32(89.0)
+F32_ONE = np.float32(1.0)
+F32_ZERO = np.float32(0.0)
+F32_HALF = np.float32(0.5)
+EXPONENT_BIAS = np.int32(127)
+MANTISSA_BITS = np.int32(23)
+
+
+@jit_inline
+def exp_f32(x):
+    """e^x for float32 x, within 2 ulp of float64 exp rounded to float32 on [-88, 88] (tests sweep it).
+
+    Range reduction x = n ln2 + r with |r| <= ln2/2 (n = round(x / ln2), Cody-Waite two-part ln2), a
+    degree-6 polynomial for e^r, then a scaling by 2^n done as two exact multiplications by 2^(n//2) and
+    2^(n - n//2): each factor is a normal float32, so huge n overflows to inf and very negative n rounds
+    once into the subnormal range, exactly like a correct exp. exp(+inf) = inf, exp(-inf) = 0, NaN -> NaN.
+    """
+    xc = x if x > EXP_LO else EXP_LO  # written as selects so NaN becomes EXP_LO here (n stays finite)
+    xc = xc if xc < EXP_HI else EXP_HI
+    fn = np.floor(xc * LOG2E + F32_HALF)
+    r = xc - fn * LN2_HI
+    r = r - fn * LN2_LO
+    q = C6
+    q = q * r + C5
+    q = q * r + C4
+    q = q * r + C3
+    q = q * r + C2
+    p = F32_ONE + r + (r * r) * q
+    n = np.int32(fn)
+    n1 = n >> np.int32(1)
+    n2 = n - n1
+    s1 = np.int32((n1 + EXPONENT_BIAS) << MANTISSA_BITS).view(np.float32)
+    s2 = np.int32((n2 + EXPONENT_BIAS) << MANTISSA_BITS).view(np.float32)
+    e = (p * s1) * s2
+    return e if x == x else x
+
+
+@jit_inline
+def exp_any(x):
+    """exp for either float type: the polynomial for float32, libm for float64 (folded at compile time)."""
+    if isinstance(x, np.float32):
+        return exp_f32(x)
+    return math.exp(x)
+
+
+@jit_inline
+def sigmoid_scalar(x):
+    """Two-branch stable sigmoid: 1/(1+e^-x) for x >= 0, e^x/(1+e^x) for x < 0.
+
+    Only e^-|x| <= 1 is ever computed, so nothing overflows: sigmoid(1000) = 1 and sigmoid(-1000) = 0
+    exactly, and NaN propagates (e^NaN is NaN). Both branches are selects, so loops still vectorise.
+    """
+    one = typed(x, 1)
+    e = exp_any(-abs(x))
+    s = one / (one + e)
+    return s if x >= 0 else e * s
+
+
+@jit_inline
+def activate(x, code):
+    """The activation `code` (IDENTITY/SIGMOID/TANH/RELU) applied to one value."""
+    if code == SIGMOID:
+        return sigmoid_scalar(x)
+    if code == TANH:
+        return math.tanh(x)
+    if code == RELU:
+        return x if not x < 0 else typed(x, 0)  # `not x < 0` keeps NaN, as np.maximum(x, 0) does
+    return x
+
+
+@jit_inline
+def activation_slope(y, code):
+    """act'(x) written in terms of the saved output y = act(x), as the backward passes use it."""
+    if code == SIGMOID:
+        return y * (typed(y, 1) - y)
+    if code == TANH:
+        return typed(y, 1) - y * y
+    if code == RELU:
+        return typed(y, 1) if y > 0 else typed(y, 0)
+    return typed(y, 1)

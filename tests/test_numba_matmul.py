@@ -1,0 +1,102 @@
+"""The numba GEMM on random shapes up to 70 (both code paths), transposed and sliced views, and its fused
+epilogue (bias + activation) and operand transforms (the dense layer's backward) against float64 NumPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mark1.backends import unavailable_reason
+
+pytestmark = pytest.mark.skipif(unavailable_reason("numba") is not None, reason=f"numba: {unavailable_reason('numba')}")
+
+TOL = {"float32": 2e-6, "float64": 1e-14}  # x k x sum |a||b|, as tests/oracle.py states for products
+
+
+def _layout(x: np.ndarray, how: str) -> np.ndarray:
+    if how == "transposed":
+        return np.ascontiguousarray(x.T).T
+    if how == "sliced":  # every other row and column of a bigger array: no unit stride anywhere
+        big = np.zeros((2 * x.shape[0], 2 * x.shape[1] + 1), x.dtype)
+        big[::2, 1::2] = x
+        return big[::2, 1::2]
+    return x
+
+
+def _check_product(got, a, b, k, dtype):
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    bound = TOL[dtype] * max(k, 1) * (np.abs(a64) @ np.abs(b64)) + np.finfo(dtype).tiny
+    err = np.abs(got.astype(np.float64) - a64 @ b64)
+    assert (err <= bound).all(), f"worst error {err.max():.3g}, bound {bound.max():.3g}"
+
+
+layouts = st.sampled_from(["contiguous", "transposed", "sliced"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 70), k=st.integers(1, 70), n=st.integers(1, 70), layout_a=layouts, layout_b=layouts,
+       dtype=st.sampled_from(["float32", "float64"]), path=st.sampled_from(["packed", "small"]),
+       seed=st.integers(0, 2**16))
+def test_gemm_random_shapes(m, k, n, layout_a, layout_b, dtype, path, seed):
+    from mark1.kernels.cpu.dense import gemm
+
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    out = np.full((m, n), np.nan, dtype)
+    gemm(_layout(a, layout_a), _layout(b, layout_b), out, path=path)
+    _check_product(out, a, b, k, dtype)
+
+
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (5, 16, 16), (6, 257, 17), (257, 300, 129), (64, 784, 10)])
+def test_packed_gemm_block_edges(m, k, n):
+    """Shapes at and across the tile (5 x 16), K-block (256) and task boundaries, on the packed path."""
+    from mark1.kernels.cpu.dense import gemm
+
+    rng = np.random.default_rng(m * k * n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    out = np.empty((m, n), np.float32)
+    gemm(a, b.T.copy().T, out, path="packed")
+    _check_product(out, a, b, k, "float32")
+
+
+@pytest.mark.parametrize("path", ["packed", "small"])
+@pytest.mark.parametrize("activation", ["identity", "sigmoid", "tanh", "relu"])
+def test_fused_dense_matches_reference(path, activation):
+    from mark1.kernels import reference
+    from mark1.kernels.cpu._jit import ACTIVATION_CODES
+    from mark1.kernels.cpu.dense import gemm
+
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((67, 45)), rng.standard_normal((45, 23)) * 0.3
+    bias, dy = rng.standard_normal(23), rng.standard_normal((67, 23))
+    expected = np.empty((67, 23))
+    reference.dense_forward(x, w, bias, activation, expected)
+    y = np.empty((67, 23))
+    gemm(x, w, y, bias=bias, act=ACTIVATION_CODES[activation], path=path)
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+
+    code = ACTIVATION_CODES[activation]
+    dw, db, dx = np.empty_like(w), np.zeros(23), np.empty_like(x)
+    gemm(x.T, dy, dw, b2=y, b_code=code, colsum=db, path=path)
+    gemm(dy, _layout(w, "sliced").T, dx, a2=y, a_code=code, path=path)
+    want = [np.empty_like(x), np.empty_like(w), np.empty(23)]
+    reference.dense_backward(x, w, y, dy, activation, *want)
+    for got, ref in zip((dx, dw, db), want, strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-11, atol=1e-11)
+
+
+def test_gemm_propagates_nan_and_inf():
+    from mark1.kernels.cpu.dense import gemm
+
+    a = np.ones((40, 40), np.float32)
+    b = np.ones((40, 40), np.float32)
+    a[3, 5], b[7, 9] = np.nan, np.inf
+    out = np.empty((40, 40), np.float32)
+    gemm(a, b, out, path="packed")
+    expected = a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(out), np.isinf(expected))
