@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-FLOAT_DTYPES = ("float32", "float64")
+FLOAT_CHARS = "fd"  # dtype.char of float32, float64
 
 
 def describe(x: Any) -> str:
@@ -26,16 +26,22 @@ def check_owned(be, op: str, **arrays: Any) -> None:
 
 
 def check_float(be, op: str, **arrays: Any):
-    """All arrays owned by `be`, float32 or float64, and the same dtype; returns that dtype."""
+    """All arrays owned by `be`, float32 or float64, and the same dtype; returns that dtype.
+
+    Compares dtype.char, not dtype.name: .name is built on each access and cost more than a small matmul.
+    """
     check_owned(be, op, **arrays)
+    first = None
     for name, x in arrays.items():
-        if x.dtype.name not in FLOAT_DTYPES:
-            raise TypeError(f"{op}: {name} has dtype {x.dtype}; expected float32 or float64")
-    dtypes = {x.dtype.name for x in arrays.values()}
-    if len(dtypes) > 1:
-        listing = ", ".join(f"{n}={x.dtype}" for n, x in arrays.items())
-        raise TypeError(f"{op}: mixed dtypes ({listing}); convert with m1.asarray(x, dtype=...)")
-    return next(iter(arrays.values())).dtype
+        dtype = x.dtype
+        if dtype.char not in FLOAT_CHARS:
+            raise TypeError(f"{op}: {name} has dtype {dtype}; expected float32 or float64")
+        if first is None:
+            first = dtype
+        elif dtype != first:
+            listing = ", ".join(f"{n}={v.dtype}" for n, v in arrays.items())
+            raise TypeError(f"{op}: mixed dtypes ({listing}); convert with m1.asarray(x, dtype=...)")
+    return first
 
 
 def check_same_shape(op: str, **arrays: Any) -> None:

@@ -127,7 +127,7 @@ def softmax_cross_entropy(logits: Array, labels: Array, check_labels: bool = Tru
                 f"softmax_cross_entropy: label {int(labels[row])} at row {row} is out of range for "
                 f"{logits.shape[1]} classes (labels must be in [0, {logits.shape[1] - 1}])"
             )
-    if labels.dtype.name != "int64":
+    if labels.dtype.kind != "i" or labels.dtype.itemsize != 8:  # not int64 (cheaper than dtype.name)
         labels = labels.astype("int64")
     return _loss("softmax_cross_entropy", logits, labels, dtype)
 

@@ -19,6 +19,12 @@ from mark1.kernels.cuda.launch import (
 )
 
 _ELEMENTWISE = (*elementwise.FORWARD, *elementwise.BACKWARD)
+_FLOAT_NAMES = {"f": "float32", "d": "float64"}
+
+
+def _dtype_name(dtype) -> str:
+    """dtype.name without its cost: NumPy builds .name on every access (microseconds, per launch)."""
+    return _FLOAT_NAMES.get(dtype.char) or dtype.name
 
 
 def _transposed(x) -> bool:
@@ -84,13 +90,13 @@ class CudaOps:
     def _gemm(self, a, b, out, bias=None, activation: str = "identity") -> None:
         """out = act(a @ b + bias); a plain product with too few output tiles is split along K (launch.split_k)."""
         (m, k), n = a.shape, b.shape[1]
-        raw_kernel = self.raw_matmul and out.dtype.name == "float32"
+        raw_kernel = self.raw_matmul and _dtype_name(out.dtype) == "float32"
         if raw_kernel:
             from mark1.kernels.cuda import raw
 
             grid, depth = (-(-n // raw.SGEMM_TILE), -(-m // raw.SGEMM_TILE)), raw.SGEMM_DEPTH
         else:
-            tiling = matmul_numba.TILINGS[out.dtype.name]
+            tiling = matmul_numba.TILINGS[_dtype_name(out.dtype)]
             grid, depth = matmul_numba.tiles(m, n, tiling), tiling.bk
         epilogue = bias is not None or activation != "identity"
         splits, k_split = (1, k) if epilogue else split_k(grid[0] * grid[1], k, depth)
@@ -98,17 +104,17 @@ class CudaOps:
         if raw_kernel:
             raw.sgemm(a, b, target, bias, activation, splits, k_split)
         else:
-            kernel = matmul_numba.kernel(out.dtype.name, activation, bias is not None)
+            kernel = matmul_numba.kernel(_dtype_name(out.dtype), activation, bias is not None)
             # without a bias the kernel never reads that argument: target[0] fills the slot without allocating
             self._launch(kernel, (*grid, splits), tiling.threads, a, b,
                          target[0] if bias is None else self._flat(bias), target,
                          not _transposed(a), _transposed(b), k_split)
         if splits > 1:
-            self._launch(matmul_numba.sum_splits_kernel(out.dtype.name), blocks_for(m * n), THREADS,
+            self._launch(matmul_numba.sum_splits_kernel(_dtype_name(out.dtype)), blocks_for(m * n), THREADS,
                          target.reshape(splits, m * n), out.reshape(-1))
 
     def _sum_to_scalar(self, parts, loss, scale: float) -> None:
-        self._launch(rows.kernels(loss.dtype.name)["sum_to_scalar"], 1, ROW_THREADS, parts, loss,
+        self._launch(rows.kernels(_dtype_name(loss.dtype))["sum_to_scalar"], 1, ROW_THREADS, parts, loss,
                      loss.dtype.type(scale))
 
     # --- ops -----------------------------------------------------------------------------------------
@@ -116,7 +122,7 @@ class CudaOps:
     def _elementwise_op(self, name: str):
         def op(*args):
             *inputs, out = args
-            kernel = elementwise.kernels(out.dtype.name)[name]
+            kernel = elementwise.kernels(_dtype_name(out.dtype))[name]
             flat_out = out.reshape(-1)
             self._launch(kernel, blocks_for(out.size), THREADS, *(self._flat(x) for x in inputs), flat_out)
 
@@ -136,9 +142,9 @@ class CudaOps:
         chunks = max(1, min(MAX_ROW_CHUNKS, -(-m // COL_ROWS)))
         parts = self.xp.empty((chunks, n), dtype=dtype)
         delta = parts if identity else self.xp.empty((m, n), dtype=dtype)  # identity: δ is dy, never written
-        kernel = losses.delta_kernel(dtype.name, activation)
+        kernel = losses.delta_kernel(_dtype_name(dtype), activation)
         self._launch(kernel, (-(-n // COL_TILE), chunks), (COL_TILE, COL_ROWS), y, dy, delta, parts)
-        self._launch(losses.column_sum_kernel(dtype.name), blocks_for(n), THREADS, parts, db)
+        self._launch(losses.column_sum_kernel(_dtype_name(dtype)), blocks_for(n), THREADS, parts, db)
         if identity:
             delta = dy
         self._gemm(x.T, delta, dw)
@@ -146,15 +152,15 @@ class CudaOps:
             self._gemm(delta, w.T, dx)
 
     def softmax(self, x, out) -> None:
-        self._launch(rows.kernels(out.dtype.name)["softmax"], x.shape[0], ROW_THREADS, x, out)
+        self._launch(rows.kernels(_dtype_name(out.dtype))["softmax"], x.shape[0], ROW_THREADS, x, out)
 
     def softmax_backward(self, y, dy, out) -> None:
-        self._launch(rows.kernels(out.dtype.name)["softmax_backward"], y.shape[0], ROW_THREADS, y, dy, out)
+        self._launch(rows.kernels(_dtype_name(out.dtype))["softmax_backward"], y.shape[0], ROW_THREADS, y, dy, out)
 
     def softmax_cross_entropy(self, logits, labels, grad, loss) -> None:
         m = logits.shape[0]
         row_loss = self.xp.empty((m,), dtype=logits.dtype)
-        kernel = rows.kernels(logits.dtype.name)["softmax_cross_entropy"]
+        kernel = rows.kernels(_dtype_name(logits.dtype))["softmax_cross_entropy"]
         self._launch(kernel, m, ROW_THREADS, logits, self._flat(labels), grad, row_loss, logits.dtype.type(1.0 / m))
         self._sum_to_scalar(row_loss, loss, 1.0 / m)
 
@@ -162,7 +168,7 @@ class CudaOps:
         m = pred.shape[0]
         blocks = blocks_for(pred.size)
         parts = self.xp.empty((blocks,), dtype=pred.dtype)
-        kernel = losses.kernels(pred.dtype.name)[name]
+        kernel = losses.kernels(_dtype_name(pred.dtype))[name]
         self._launch(kernel, blocks, THREADS, self._flat(pred), self._flat(target), grad.reshape(-1), parts,
                      pred.dtype.type(1.0 / m))
         self._sum_to_scalar(parts, loss, scale / m)
@@ -179,7 +185,7 @@ class CudaOps:
     def _in_place(self, name: str, param, arrays, scalars) -> None:
         """Run an update kernel on flat views; a non-contiguous state array is updated in a copy, then written back."""
         flat = [self._flat(x) for x in (param, *arrays)]
-        kernel = optimizers.kernels(param.dtype.name)[name]
+        kernel = optimizers.kernels(_dtype_name(param.dtype))[name]
         self._launch(kernel, blocks_for(param.size), THREADS, *flat, *(param.dtype.type(s) for s in scalars))
         for original, updated in zip((param, *arrays), flat, strict=True):
             if not original.flags.c_contiguous:
