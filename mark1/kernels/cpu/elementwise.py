@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numba import int64, prange
 
-from mark1.kernels.cpu._jit import ACTIVATION_CODES, RELU, SIGMOID, TANH, jit_inline, jit_parallel, per_dtype
+from mark1.kernels.cpu._jit import ACTIVATION_CODES, RELU, SIGMOID, TANH, jit_inline, per_dtype
 from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar
 
 CHUNK = 16384  # elements per parallel task: 64 KiB of float32, large enough to hide the scheduling cost
@@ -51,7 +51,7 @@ def _backward_span(y, dy, out, lo, hi, code):
             out[i] = dy[i]
 
 
-@jit_parallel
+@per_dtype(lambda t: (t[::1], t[::1], int64), parallel=True)
 def _forward_flat(x, out, code):
     n = x.size
     for c in prange((n + CHUNK - 1) // CHUNK):
@@ -64,7 +64,7 @@ def _forward_rows(x, out, code):
         _forward_span(x[i], out[i], 0, x.shape[1], code)
 
 
-@jit_parallel
+@per_dtype(lambda t: (t[::1], t[::1], t[::1], int64), parallel=True)
 def _backward_flat(y, dy, out, code):
     n = y.size
     for c in prange((n + CHUNK - 1) // CHUNK):

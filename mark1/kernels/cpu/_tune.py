@@ -1,0 +1,171 @@
+"""Quick measurement of the numba backend's three target figures, each beside its reference in the same run.
+
+    python -m mark1.kernels.cpu._tune [--threads N] [--only matmul,sigmoid,mlp] [--rounds R]
+
+--threads re-runs this script in a child process with NUMBA_NUM_THREADS, OPENBLAS_NUM_THREADS and
+OMP_NUM_THREADS set to N (torch.set_num_threads(N) too), so every contender uses the same threads.
+Contenders are timed in interleaved rounds (ours, reference, ours, ...) and the median is reported, which
+keeps a noisy shared machine from favouring whoever ran during a quiet moment. The first call (JIT or
+cache load) is timed separately and never mixed into the steady state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+THREAD_VARS = ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _interleaved(contenders: dict, rounds: int) -> dict[str, float]:
+    """Median seconds per call of each contender, called round-robin `rounds` times after one warm-up."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for fn in contenders.values():
+        fn()
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _first_call(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def bench_matmul(rounds: int) -> None:
+    import numpy as np
+
+    import mark1 as m1
+
+    rng = np.random.default_rng(0)
+    shapes = [(n, n, n) for n in (256, 512, 1024, 2048)]
+    shapes += [(256, 784, 128), (256, 128, 64), (256, 64, 10), (784, 256, 128), (256, 128, 784)]
+    print("matmul float32 (GFLOP/s, median of interleaved rounds)")
+    print(f"{'M x K x N':>18} {'mark1 numba':>12} {'numpy.matmul':>13} {'ratio':>6}")
+    with m1.backend("numba"):
+        first = _first_call(lambda: m1.matmul(np.ones((64, 64), np.float32), np.ones((64, 64), np.float32)))
+        for m, k, n in shapes:
+            a = rng.standard_normal((m, k), dtype=np.float32)
+            b = rng.standard_normal((k, n), dtype=np.float32)
+            out, ref = np.empty((m, n), np.float32), np.empty((m, n), np.float32)
+            r = rounds if n >= 1024 else rounds * 5
+            t = _interleaved({"ours": lambda a=a, b=b, out=out: m1.matmul(a, b, out=out),
+                              "numpy": lambda a=a, b=b, ref=ref: np.matmul(a, b, out=ref)}, r)
+            gf = {key: 2 * m * k * n / s / 1e9 for key, s in t.items()}
+            print(f"{f'{m}x{k}x{n}':>18} {gf['ours']:12.1f} {gf['numpy']:13.1f} {t['numpy'] / t['ours']:6.2f}")
+    print(f"first packed matmul call (JIT or cache load): {first:.2f} s")
+
+
+def bench_sigmoid(rounds: int) -> None:
+    import numpy as np
+
+    import mark1 as m1
+
+    x = np.random.default_rng(1).standard_normal(1 << 24, dtype=np.float32)
+    out = np.empty_like(x)
+    contenders = {}
+    with m1.backend("numba"):
+        first = _first_call(lambda: m1.sigmoid(x[:100]))
+        contenders["mark1 numba"] = lambda: m1.sigmoid(x, out=out)
+        contenders["numpy 1/(1+exp(-x))"] = lambda: 1 / (1 + np.exp(-x))
+        try:
+            import torch
+
+            tx, tout = torch.from_numpy(x), torch.empty(x.size)
+            contenders["torch.sigmoid"] = lambda: torch.sigmoid(tx, out=tout)
+        except ImportError:
+            pass
+        t = _interleaved(contenders, rounds * 3)
+    gbytes = 2 * x.nbytes / 1e9  # read x, write out
+    print("sigmoid forward on 2^24 float32 (GB/s = (read + write) / time; out preallocated for both libraries)")
+    for name, s in t.items():
+        print(f"  {name:>22}: {gbytes / s:6.2f} GB/s  ({s * 1e3:.1f} ms)  mark1 is {s / t['mark1 numba']:.2f}x")
+    print(f"first sigmoid call (JIT or cache load): {first:.2f} s")
+
+
+def bench_mlp(rounds: int, batch: int = 256) -> None:
+    import numpy as np
+
+    import mark1 as m1
+    from mark1 import nn
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((batch, 784), dtype=np.float32)
+    labels = rng.integers(0, 10, batch)
+    with m1.backend("numba"):
+        m1.seed(0)
+        model = nn.Sequential(nn.Dense(784, 128), nn.Sigmoid(), nn.Dense(128, 64), nn.Sigmoid(), nn.Dense(64, 10))
+        loss = nn.CrossEntropyLoss()
+        opt = nn.SGD(model.parameters(), lr=0.1)
+        xb, yb = m1.asarray(x), m1.asarray(labels, dtype="int64")
+
+        def ours():
+            loss(model(xb), yb)
+            model.backward(loss.backward())
+            opt.step()
+
+        first = _first_call(ours)
+        contenders = {"mark1 numba": ours}
+        try:
+            import torch
+
+            tmodel = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.Sigmoid(), torch.nn.Linear(128, 64),
+                                         torch.nn.Sigmoid(), torch.nn.Linear(64, 10))
+            topt = torch.optim.SGD(tmodel.parameters(), lr=0.1)
+            tloss = torch.nn.CrossEntropyLoss()
+            tx, ty = torch.from_numpy(x), torch.from_numpy(labels)
+
+            def theirs():
+                topt.zero_grad(set_to_none=False)
+                tloss(tmodel(tx), ty).backward()
+                topt.step()
+
+            contenders["torch eager"] = theirs
+        except ImportError:
+            pass
+        t = _interleaved(contenders, rounds * 20)
+    print(f"one SGD training step, 784-128-64-10 sigmoid MLP + softmax cross-entropy, batch {batch}, float32")
+    for name, s in t.items():
+        print(f"  {name:>12}: {1 / s:8.1f} steps/s ({s * 1e3:.2f} ms)  mark1 is {s / t['mark1 numba']:.2f}x")
+    print(f"first training step (JIT or cache load): {first:.2f} s")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, help="threads for every contender (re-runs in a child process)")
+    parser.add_argument("--only", default="matmul,sigmoid,mlp")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    if args.threads and os.environ.get("NUMBA_NUM_THREADS") != str(args.threads):
+        env = {**os.environ, **{var: str(args.threads) for var in THREAD_VARS}}
+        raise SystemExit(subprocess.call([sys.executable, "-m", "mark1.kernels.cpu._tune", *sys.argv[1:]], env=env))
+
+    import numba
+
+    from mark1.hardware import cpu_model
+
+    threads = numba.get_num_threads()
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+        torch_note = f", torch {torch.__version__} with {torch.get_num_threads()} threads"
+    except ImportError:
+        torch_note = ""
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", "default (all cores)")
+    print(f"{cpu_model()}, {os.cpu_count()} cores; numba {numba.__version__} with {threads} threads, "
+          f"OpenBLAS threads {blas}{torch_note}")
+    for name in args.only.split(","):
+        {"matmul": bench_matmul, "sigmoid": bench_sigmoid, "mlp": bench_mlp}[name.strip()](args.rounds)
+
+
+if __name__ == "__main__":
+    main()
