@@ -1,13 +1,15 @@
-"""The GEMM: out = act(op(a) @ op(b) + bias), cache-blocked, register-tiled, parallel over blocks of out.
+"""The GEMM: out = act(op(a) @ op(b) + bias), cache-blocked, register-tiled, parallel over row blocks of out.
 
 BLIS-style structure, sized for a Zen 3 core (32 KiB L1d, 512 KiB L2):
-- K is cut into blocks of at most KC; for each block, B is packed into column panels of NR (kc x NR,
-  contiguous, zero-padded) and A into row panels of MR (kc x MR). Packing reads any strides, so transposed
-  and sliced inputs cost nothing extra, and zero padding lets the micro-kernel always run a full tile.
-- out is split into tasks of (up to) MC_PANELS x NC_PANELS tiles, spread over the threads with prange.
-  Within a task the B panel (kc x NR, 16 KiB) stays in L1 while the A panels of the task stream from L2.
-- The micro-kernel (_microkernels.py) computes one MR x NR tile in registers; its epilogue adds the
-  previous K blocks, and on the last K block the bias and the activation, while the tile is in cache.
+- op(b) is packed once into column panels of NR (K x NR, contiguous, zero-padded), in parallel.
+- out's rows are split into tasks (at most MC_PANELS panels of MR rows, a multiple of the thread count);
+  for each K block of at most KC, a task packs its rows of op(a) into panels of MR (kc x MR, 120 KiB in
+  L2) and runs the micro-kernel over its tiles, column panel by column panel, so each B micro-panel
+  (kc x NR, 16 KiB) stays in L1 while the task's A panels stream past it.
+- The micro-kernel (_microkernels.py) keeps one MR x NR tile in registers and adds it straight into out
+  (edge tiles go through a small buffer); after the last K block the bias and activation are applied to
+  the tile while it is still in cache. Packing reads any strides, so transposed and sliced inputs cost
+  nothing extra, and zero padding lets the micro-kernel always run a full tile.
 
 Operand transforms fuse the dense layer's backward: `op(b) = b * act'(b2)` computes delta = dy * act'(y)
 while packing (never stored), and `colsum` collects db = sum(delta, axis 0) in the same pass.
@@ -20,6 +22,7 @@ from numba import int64, prange, types
 from numba.extending import overload
 
 from mark1.kernels.cpu import _microkernels
+from mark1.kernels.cpu._intrinsics import prefetch_for_write
 from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, SIGMOID, jit_inline, per_dtype
 from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar
 
@@ -187,6 +190,8 @@ def gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
                     i0 = ir * MR
                     mi = min(MR, rows - i0)
                     if mi == MR and nj == nr:
+                        for i in range(MR):
+                            prefetch_for_write(out, i0 + i, j0)
                         micro_tile_out(kc, ap[ir - r_lo], panel, out, np.uint64(i0), np.uint64(j0), kb > 0)
                     else:
                         micro_tile(kc, ap[ir - r_lo], panel, t)
