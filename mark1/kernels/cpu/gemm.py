@@ -77,16 +77,25 @@ def _pack_b_panel(b, b2, b_code, bp, q, colsum):
     """Column panel q of op(b), all of K, into bp[q] (K x NR, zero-padded); colsum += its column sums."""
     nr = bp.shape[2]
     depth, cols = b.shape
-    for p in range(depth):
-        for j in range(nr):
-            c = q * nr + j
-            bp[q, p, j] = _operand(b, b2, b_code, p, c) if c < cols else 0
+    c0 = q * nr
+    width = min(nr, cols - c0)
+    panel = bp[q]
+    if b_code == IDENTITY and width == nr:  # the common case, without per-element branches
+        for p in range(depth):
+            src = b[p, c0:c0 + nr]
+            dst = panel[p]
+            for j in range(nr):
+                dst[j] = src[j]
+    else:
+        for p in range(depth):
+            for j in range(nr):
+                panel[p, j] = _operand(b, b2, b_code, p, c0 + j) if j < width else 0
     if colsum.size:
-        for j in range(min(nr, cols - q * nr)):
-            s = colsum[q * nr + j]
+        for j in range(width):
+            s = colsum[c0 + j]
             for p in range(depth):
-                s += bp[q, p, j]
-            colsum[q * nr + j] = s
+                s += panel[p, j]
+            colsum[c0 + j] = s
 
 
 @jit_inline
@@ -94,14 +103,20 @@ def _pack_a_rows(a, a2, a_code, ap, first_panel, k0, kc):
     """Row panels first_panel.. of op(a)[:, k0:k0+kc] into ap (panels x kc x MR, zero-padded rows)."""
     rows = a.shape[0]
     for local in range(ap.shape[0]):
+        panel = ap[local]
+        r0 = (first_panel + local) * MR
         for i in range(MR):
-            r = (first_panel + local) * MR + i
-            if r < rows:
+            r = r0 + i
+            if r >= rows:
                 for p in range(kc):
-                    ap[local, p, i] = _operand(a, a2, a_code, r, k0 + p)
+                    panel[p, i] = 0
+            elif a_code == IDENTITY:
+                src = a[r, k0:k0 + kc]
+                for p in range(kc):
+                    panel[p, i] = src[p]
             else:
                 for p in range(kc):
-                    ap[local, p, i] = 0
+                    panel[p, i] = _operand(a, a2, a_code, r, k0 + p)
 
 
 @jit_inline
