@@ -7,6 +7,7 @@ no 'reassoc'), so NaN still propagates and reductions keep their written order.
 
 from __future__ import annotations
 
+import threading
 import types
 from contextlib import contextmanager
 
@@ -18,11 +19,9 @@ FASTMATH = {"contract"}
 JIT = dict(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True)
 # `inline="always"` inlines at numba-IR level, so helpers get the caller's types and fold their branches.
 INLINE = dict(JIT, inline="always")
-PARALLEL = dict(JIT, parallel=True)
 
 jit = njit(**JIT)
 jit_inline = njit(**INLINE)
-jit_parallel = njit(**PARALLEL)
 
 # Activation codes: the kernels take an int (not the string) so one compiled kernel serves all four.
 IDENTITY, SIGMOID, TANH, RELU = 0, 1, 2, 3
@@ -36,7 +35,8 @@ def slp_vectorize():
     numba turns SLP off by default (numba#8705, a miscompilation in an unrelated pattern). The GEMM
     micro-kernel keeps its 5x16 accumulators in scalar variables, and only SLP packs those scalars into
     AVX2 registers (3.5x faster measured here). The flag is read when a function is compiled, not when it
-    runs, so it only matters on a cache miss; it is restored afterwards so other numba code is unaffected.
+    runs, so it only matters on a cache miss; it is restored afterwards so other numba code is unaffected
+    (except code that another thread compiles at the same moment: the flag is process-wide).
     """
     previous = numba.config.SLP_VECTORIZE
     numba.config.SLP_VECTORIZE = 1
@@ -88,6 +88,7 @@ class PerDtype:
         self.dispatcher = njit(**{**JIT, **options})(func)
         self.serial = njit(**{**JIT, **options, "parallel": False})(_renamed(func, "_serial"))
         self.compiled: set = set()
+        self._lock = threading.Lock()  # two threads' first calls must not race on _can_compile
         for d in (self.dispatcher, self.serial):
             # numba's disable_compile() refuses a dispatcher with no versions yet, hence the attribute.
             d._can_compile = False
@@ -96,8 +97,10 @@ class PerDtype:
         dispatcher = self.serial if self.work(*args) < self.serial_below else self.dispatcher
         key = (args[self.dtype_arg].dtype, dispatcher is self.serial)
         if key not in self.compiled:
-            self._compile(dispatcher, key[0])
-            self.compiled.add(key)
+            with self._lock:
+                if key not in self.compiled:
+                    self._compile(dispatcher, key[0])
+                    self.compiled.add(key)
         return dispatcher(*args)
 
     def _compile(self, dispatcher, dtype) -> None:
