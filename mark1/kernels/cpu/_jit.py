@@ -3,6 +3,10 @@
 Every kernel is compiled with `cache=True` (a second process loads machine code instead of recompiling) and
 `fastmath={'contract'}`: a*b+c may become one FMA instruction, but NaN/inf semantics stay IEEE (no 'nnan',
 no 'reassoc'), so NaN still propagates and reductions keep their written order.
+
+Cache caveat (numba's, not ours): a cached kernel is invalidated only when its own source file changes.
+After editing a helper module (expmath.py, _microkernels.py, ...) delete the stale machine code:
+`find mark1 -name '*.nbi' -delete -o -name '*.nbc' -delete` (or set NUMBA_CACHE_DIR to a fresh folder).
 """
 
 from __future__ import annotations

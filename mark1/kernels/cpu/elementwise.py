@@ -94,6 +94,9 @@ def as_rows(x: np.ndarray) -> np.ndarray | None:
 def row_views(*arrays: np.ndarray):
     """Yield tuples of 2-D views covering same-shape arrays: one tuple if they all flatten, else one per
     index of the leading axes (a 4-D transposed view, say). Kernels then only ever see 2-D arrays."""
+    if arrays[0].ndim <= 2:  # the common case, without the generality below
+        yield tuple(a if a.ndim == 2 else a[None, :] if a.ndim == 1 else a.reshape(1, 1) for a in arrays)
+        return
     flat = [as_rows(a) for a in arrays]
     if all(f is not None for f in flat):
         yield tuple(flat)
