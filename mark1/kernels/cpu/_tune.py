@@ -2,10 +2,11 @@
 
     python -m mark1.kernels.cpu._tune [--threads N] [--only matmul,sigmoid,mlp] [--rounds R]
 
---threads re-runs this script in a child process with NUMBA_NUM_THREADS, OPENBLAS_NUM_THREADS and
-OMP_NUM_THREADS set to N (torch.set_num_threads(N) too), so every contender uses the same threads.
-Contenders are timed in interleaved rounds (ours, reference, ours, ...) and the median is reported, which
-keeps a noisy shared machine from favouring whoever ran during a quiet moment. The first call (JIT or
+Each figure runs in its own child process with NUMBA_NUM_THREADS, OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and
+MKL_NUM_THREADS set to N (default 2 = all cores here; torch.set_num_threads(N) too), so every contender
+uses the same threads and no other library's thread pool is alive in the process.
+Contenders are timed in alternating blocks (ours, reference, ours, ...; see _interleaved) and the median is
+reported, which keeps a noisy shared machine from favouring whoever ran during a quiet moment. The first call (JIT or
 cache load) is timed separately and never mixed into the steady state.
 """
 
@@ -23,18 +24,26 @@ THREAD_VARS = ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "
 # time the OS gave to other people's jobs) is the fairer clock on a shared machine; with more threads only
 # wall time is meaningful.
 clock = time.perf_counter
+PAUSE_S = 0.3  # longer than Intel OpenMP's default 200 ms spin-wait (KMP_BLOCKTIME)
 
 
-def _interleaved(contenders: dict, rounds: int) -> dict[str, float]:
-    """Median seconds per call of each contender, called round-robin `rounds` times after one warm-up."""
+def _interleaved(contenders: dict, rounds: int, blocks: int = 3) -> dict[str, float]:
+    """Median seconds per call of each contender: `blocks` alternating blocks of `rounds` calls each.
+
+    Blocks, not call-by-call alternation: OpenBLAS, numba's OpenMP pool and torch's each spin-wait after a
+    parallel region (Intel OpenMP for 200 ms), so alternating single calls makes every pool fight the
+    previous one for the two cores. A pause before each block lets the last pool go idle; alternating
+    blocks still spreads the machine's background noise over all contenders.
+    """
     times: dict[str, list[float]] = {name: [] for name in contenders}
-    for fn in contenders.values():
-        fn()
-    for _ in range(rounds):
+    for _ in range(blocks):
         for name, fn in contenders.items():
-            start = clock()
-            fn()
-            times[name].append(clock() - start)
+            time.sleep(PAUSE_S)
+            fn()  # warm-up: caches, thread pool wake-up
+            for _ in range(rounds):
+                start = clock()
+                fn()
+                times[name].append(clock() - start)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -142,35 +151,48 @@ def bench_mlp(rounds: int, batch: int = 256) -> None:
     print(f"first training step (JIT or cache load): {first:.2f} s")
 
 
+def _torch(threads: int):
+    """torch with `threads` intra-op threads, or None when it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    return torch
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, help="threads for every contender (re-runs in a child process)")
+    parser.add_argument("--threads", type=int, default=2, help="threads for every contender (default 2)")
     parser.add_argument("--only", default="matmul,sigmoid,mlp")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.threads and os.environ.get("NUMBA_NUM_THREADS") != str(args.threads):
+    if not args.child:
+        # One child process per figure, with every library's thread variables set before it starts:
+        # thread pools of different libraries in one process spin against each other between calls.
         env = {**os.environ, **{var: str(args.threads) for var in THREAD_VARS}}
-        raise SystemExit(subprocess.call([sys.executable, "-m", "mark1.kernels.cpu._tune", *sys.argv[1:]], env=env))
+        for section in args.only.split(","):
+            command = [sys.executable, "-m", "mark1.kernels.cpu._tune", "--child", "--only", section.strip(),
+                       "--rounds", str(args.rounds), "--threads", str(args.threads)]
+            if subprocess.call(command, env=env):
+                raise SystemExit(f"{section} failed")
+        return
 
     import numba
 
     from mark1.hardware import cpu_model
 
-    threads = numba.get_num_threads()
     global clock
+    threads = numba.get_num_threads()
     clock = time.process_time if threads == 1 else time.perf_counter
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-        torch_note = f", torch {torch.__version__} with {torch.get_num_threads()} threads"
-    except ImportError:
-        torch_note = ""
-    blas = os.environ.get("OPENBLAS_NUM_THREADS", "default (all cores)")
-    print(f"{cpu_model()}, {os.cpu_count()} cores; numba {numba.__version__} with {threads} threads, "
-          f"OpenBLAS threads {blas}{torch_note}; clock: {clock.__name__}")
-    for name in args.only.split(","):
-        {"matmul": bench_matmul, "sigmoid": bench_sigmoid, "mlp": bench_mlp}[name.strip()](args.rounds)
+    section = args.only.strip()
+    torch = _torch(threads) if section in ("sigmoid", "mlp") else None
+    torch_note = f", torch {torch.__version__} with {torch.get_num_threads()} threads" if torch else ""
+    print(f"\n{cpu_model()}, {os.cpu_count()} cores; numba {numba.__version__}"
+          f" with {threads} threads, OpenBLAS threads {os.environ.get('OPENBLAS_NUM_THREADS')}"
+          f"{torch_note}; clock: {clock.__name__}")
+    {"matmul": bench_matmul, "sigmoid": bench_sigmoid, "mlp": bench_mlp}[section](args.rounds)
 
 
 if __name__ == "__main__":
