@@ -31,7 +31,7 @@ NR_F32 = 16       # columns per tile: two 8-float AVX2 registers per row
 NR_F64 = 8        # two 4-double registers per row
 KC = 256          # depth of one block: the B micro-panel (KC x NR, 16 KiB) stays in L1 across a task's rows
 MC_PANELS = 24    # row panels per task at most: 120 rows x KC of packed A = 120 KiB, resident in L2
-SMALL_WORK = 32 * 32 * 32  # below this many multiply-adds, packing costs more than it saves
+SMALL_WORK = 16 * 16 * 16  # below this many multiply-adds, packing costs more than it saves
 SERIAL_WORK = 1024 * 1024  # multiply-adds below which the packed GEMM runs on one thread
 
 
