@@ -1,12 +1,30 @@
 """The `cuda` backend: CuPy arrays on an NVIDIA GPU, numba.cuda and CuPy RawKernel kernels (kernels/cuda/).
 
-Placeholder until the CUDA kernels land (issue 5): it already tells why it cannot run here.
+Options: `m1.use("cuda", matmul="raw" | "numba")` picks the float32 GEMM (and the dense layer's fused GEMM):
+"raw" is the CuPy RawKernel in sgemm.cu (default on a GPU), "numba" the numba.cuda register-tiled kernel.
+float64 always uses the numba.cuda kernels. Every other op is a numba.cuda kernel.
+
+Under NUMBA_ENABLE_CUDASIM=1 (set before numba is imported) the backend runs on NumPy arrays and every op
+goes through the numba.cuda kernels in numba's simulator: slow, but it runs the real kernel code, so CI
+without a GPU tests it. The RawKernel path needs a real GPU and is refused there.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
+from mark1.backends.base import Backend
+
 NAME = "cuda"
 NEEDS = "an NVIDIA GPU + driver, and `pip install 'mark1[cuda]'` (CuPy, numba-cuda)"
+MATMUL_CHOICES = ("raw", "numba")
+
+
+def simulator() -> bool:
+    """True when numba.cuda runs in its simulator (NUMBA_ENABLE_CUDASIM=1 before numba was imported)."""
+    from numba import config
+
+    return bool(config.ENABLE_CUDASIM)
 
 
 def gpu_unavailable_reason() -> str | None:
@@ -24,9 +42,66 @@ def gpu_unavailable_reason() -> str | None:
     return None
 
 
+def _numba_cuda_reason() -> str | None:
+    try:
+        from numba import cuda  # noqa: F401
+    except Exception as e:  # numba without numba-cuda, or a broken CUDA toolkit binding
+        return f"numba.cuda is not importable ({e}); pip install 'numba-cuda[cu13]'"
+    return None
+
+
 def unavailable_reason() -> str | None:
-    return gpu_unavailable_reason() or "the CUDA kernels are not written yet"
+    if simulator():
+        return _numba_cuda_reason()
+    return gpu_unavailable_reason() or _numba_cuda_reason()
 
 
-def create(**options):
-    raise NotImplementedError
+# The simulator's block manager polls its threads for syncthreads() while they compete for the GIL: with
+# Python's default 5 ms switch interval every barrier costs several milliseconds. 0.2 ms makes simulated
+# kernels with barriers (GEMM, softmax) 3-6x faster; it only changes how often Python switches threads.
+SIMULATOR_SWITCH_INTERVAL_S = 2e-4
+
+
+def _shorten_switch_interval() -> None:
+    import sys
+
+    sys.setswitchinterval(min(sys.getswitchinterval(), SIMULATOR_SWITCH_INTERVAL_S))
+
+
+def create(matmul: str | None = None) -> Backend:
+    """The cuda Backend; matmul picks the float32 GEMM ("raw" default on a GPU, "numba" in the simulator)."""
+    sim = simulator()
+    if matmul is None:
+        matmul = "numba" if sim else "raw"
+    if matmul not in MATMUL_CHOICES:
+        raise ValueError(f"cuda backend: matmul={matmul!r}; valid choices are {', '.join(map(repr, MATMUL_CHOICES))}")
+    if sim and matmul == "raw":
+        raise ValueError("cuda backend: matmul='raw' (CuPy RawKernel) needs a real GPU; the simulator runs 'numba'")
+    from mark1.backends.cuda_launch import CudaOps
+
+    if sim:
+        _shorten_switch_interval()
+        xp, device, ndimage = np, "CUDA simulator (numba.cuda on NumPy arrays)", "scipy.ndimage"
+        asarray = lambda x, dtype: np.asarray(x, dtype=dtype)
+        to_numpy, sync = np.asarray, lambda: None
+    else:
+        import cupy
+
+        dev = cupy.cuda.Device()
+        name = cupy.cuda.runtime.getDeviceProperties(dev.id)["name"].decode()
+        xp, device, ndimage = cupy, f"cuda:{dev.id} {name}", "cupyx.scipy.ndimage"
+        asarray = lambda x, dtype: cupy.asarray(x, dtype=dtype)
+        to_numpy, sync = cupy.asnumpy, lambda: cupy.cuda.Device().synchronize()
+    ops = CudaOps(xp, raw_matmul=matmul == "raw", simulator=sim)
+    return Backend(
+        name=NAME,
+        xp=xp,
+        device=device,
+        array_types=(xp.ndarray,),
+        ops=ops.table(),
+        asarray=asarray,
+        to_numpy=to_numpy,
+        synchronize=sync,
+        ndimage_module=ndimage,
+        options={"matmul": matmul},
+    )
