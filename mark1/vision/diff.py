@@ -1,0 +1,154 @@
+"""The difference finder: which parts of picture b differ from picture a, as boxes.
+
+Steps, all on the current backend's arrays (NumPy on the CPU, CuPy on a GPU; labelling and filters from
+`backend.ndimage_module`, i.e. scipy.ndimage or cupyx.scipy.ndimage):
+  1. find the small shift between the pictures and compare only the area both cover (align.py);
+  2. per-pixel difference = largest channel difference |a - b|, the backend's `image_diff` kernel;
+  3. a pixel is changed when its difference and its neighbourhood's (a `blur` px box blur) both exceed
+     `threshold`, so camera/JPEG noise does not cross it pixel by pixel; a 3×3 morphological opening
+     removes the specks left over;
+  4. changed pixels up to 2*`merge` px apart are grouped (dilate, then connected components), so one
+     changed object gives one box; groups with fewer than `min_area` changed pixels are dropped.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mark1.vision.align import Shift, estimate_shift, overlap_slices
+from mark1.vision.images import VisionInputError, as_rgb
+
+ROUNDING_MARGIN = 1e-3
+
+
+@dataclass(frozen=True)
+class Region:
+    """One difference: its box in picture-a pixels (x0, y0, x1, y1; x1/y1 exclusive), how many pixels
+    changed inside it (`area`) and their mean difference (`score`, 0..255, the largest channel difference)."""
+
+    box: tuple[int, int, int, int]
+    area: int
+    score: float
+
+    @property
+    def width(self) -> int:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> int:
+        return self.box[3] - self.box[1]
+
+    def shifted(self, shift: Shift) -> tuple[int, int, int, int]:
+        """The box in picture-b pixels, given the shift (dy, dx) found between the pictures."""
+        dy, dx = shift
+        x0, y0, x1, y1 = self.box
+        return (x0 + dx, y0 + dy, x1 + dx, y1 + dy)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"box": list(self.box), "area": self.area, "score": round(self.score, 2)}
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    """Everything `compare` found: the regions (largest first), the shift (dy, dx) with a[y, x] ~ b[y+dy, x+dx],
+    and the changed-pixel mask in picture-a coordinates (host NumPy bool array, False outside the overlap)."""
+
+    regions: list[Region]
+    shift: Shift
+    mask: np.ndarray
+
+
+def _check_options(threshold: float, min_area: int, max_shift: int, blur: int, merge: int, edge: int) -> None:
+    if not 0 <= threshold < 255:
+        raise VisionInputError(f"threshold={threshold}: expected a grey-level difference in [0, 255)")
+    for name, value, low in (("min_area", min_area, 1), ("max_shift", max_shift, 0), ("blur", blur, 0),
+                             ("merge", merge, 0), ("edge", edge, 0)):
+        if int(value) != value or value < low:
+            raise VisionInputError(f"{name}={value}: expected an integer >= {low}")
+
+
+def _regions(mask: Any, diff: Any, merge: int, min_area: int, offset: tuple[int, int], xp: Any, ndi: Any):
+    """Boxes of the groups of changed pixels in `mask` (pixels within `merge` px belong to one group)."""
+    import mark1 as m1
+
+    grouped = ndi.maximum_filter(mask.astype(xp.uint8), size=2 * merge + 1, mode="constant") if merge else mask
+    labels, count = ndi.label(grouped)
+    count = int(count)
+    if count == 0:
+        return []
+    labels = xp.where(mask, labels, 0)  # the dilation (max filter) only groups; boxes and areas count changed pixels
+    index = xp.arange(1, count + 1)
+    sums = xp.stack([ndi.sum_labels(mask.astype(xp.float32), labels, index), ndi.sum_labels(diff, labels, index)])
+    areas, totals = m1.to_numpy(sums).astype(np.float64)  # one small transfer: 2 numbers per region
+    oy, ox = offset
+    found = []
+    for where, area, total in zip(ndi.find_objects(labels, max_label=count), areas, totals, strict=True):
+        if where is not None and area >= min_area:
+            rows, cols = where
+            box = (cols.start + ox, rows.start + oy, cols.stop + ox, rows.stop + oy)
+            found.append(Region(box=box, area=int(area), score=float(total / area)))
+    found.sort(key=lambda r: (-r.area, r.box[1], r.box[0]))
+    return found
+
+
+def _plain(x: Any, xp: Any) -> Any:
+    """`x` C-contiguous and writable: a picture from np.asarray(PIL image) is read-only, and a kernel compiled
+    for plain arrays (the numba backend's image_diff) refuses read-only ones."""
+    x = xp.ascontiguousarray(x)
+    return x if getattr(x.flags, "writeable", True) else x.copy()
+
+
+def compare(a: Any, b: Any, threshold: float = 35, min_area: int = 20, *, max_shift: int = 8, blur: int = 3,
+            merge: int = 4, edge: int = 0) -> DiffResult:
+    """Find where picture `b` differs from picture `a` (HxWx3 uint8 NumPy arrays of the same size).
+
+    `threshold`: a pixel differs when its largest channel difference, and the mean of that over its
+    `blur`×`blur` neighbourhood, both exceed this (strictly); `blur` 0 or 1: the pixel alone;
+    `min_area`: groups of fewer changed pixels are dropped; `max_shift`: the largest misalignment searched
+    for, in pixels; `merge`: each changed pixel reaches `merge` px around it, so groups up to 2*merge px
+    apart become one region (0: only touching pixels); `edge`: differences within this many px of the
+    compared area's border are ignored (pictures cut from one JPEG carry colour bleed along their edges).
+    """
+    import mark1 as m1
+
+    _check_options(threshold, min_area, max_shift, blur, merge, edge)
+    a, b = as_rgb(a, "a"), as_rgb(b, "b")
+    if a.shape != b.shape:
+        raise VisionInputError(
+            f"the pictures differ in size: a is {a.shape[1]}x{a.shape[0]}, b is {b.shape[1]}x{b.shape[0]} "
+            "(width x height); resize one first (the CLI's --resize)"
+        )
+    be = m1.get_backend()
+    xp, ndi = be.xp, importlib.import_module(be.ndimage_module)
+    a_dev, b_dev = m1.asarray(a, dtype=np.uint8), m1.asarray(b, dtype=np.uint8)
+    shift = estimate_shift(a_dev, b_dev, max_shift)
+    in_a, in_b = overlap_slices(a.shape[:2], shift)
+    diff = m1.image_diff(_plain(a_dev[in_a], xp), _plain(b_dev[in_b], xp))
+    smooth = ndi.uniform_filter(diff, size=blur, mode="nearest") if blur > 1 else diff
+    # both the pixel and its neighbourhood must differ: the blur rejects lone noisy pixels, the pixel's own
+    # value keeps the blur from growing every box by a pixel; the opening removes what specks remain
+    # (the blurred values are means of integers, 1/blur² apart: the small margin keeps float rounding, which
+    # differs between scipy and cupyx, from deciding a mean that is exactly the threshold)
+    changed = (smooth > threshold + ROUNDING_MARGIN) & (diff > threshold) if blur > 1 else diff > threshold
+    if edge:
+        changed[:edge], changed[-edge:], changed[:, :edge], changed[:, -edge:] = False, False, False, False
+    # the 3×3 opening as min then max filters (separable, much faster than binary_opening on large images),
+    # on uint8 (every ndimage filter takes it, CPU and GPU); outside the picture counts as unchanged, so a
+    # strip under 3 px wide along the edge goes too, while a change reaching the edge keeps its edge pixels
+    opened = ndi.maximum_filter(ndi.minimum_filter(changed.astype(xp.uint8), size=3, mode="constant"), size=3,
+                                mode="constant")
+    mask = opened.astype(bool)
+    offset = (in_a[0].start, in_a[1].start)
+    regions = _regions(mask, diff, merge, min_area, offset, xp, ndi)
+    full_mask = np.zeros(a.shape[:2], dtype=bool)
+    full_mask[in_a] = m1.to_numpy(mask)
+    return DiffResult(regions=regions, shift=shift, mask=full_mask)
+
+
+def find_differences(a: Any, b: Any, threshold: float = 35, min_area: int = 20, **options: Any) -> list[Region]:
+    """The regions where `b` differs from `a`, largest first (see `compare` for the options)."""
+    return compare(a, b, threshold, min_area, **options).regions
