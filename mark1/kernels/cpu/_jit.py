@@ -134,6 +134,12 @@ def _renamed(func, suffix: str):
 SERIAL_BELOW = 1 << 17  # elements: below this an elementwise/row/update kernel runs on one thread
 
 
+def readonly(dtype, ndim: int, layout: str = "A"):
+    """The numba type of a read-only array argument: accepts writable and read-only arrays alike (an input
+    such as np.asarray(PIL image) is read-only, and a writable-array signature would refuse it)."""
+    return numba.types.Array(dtype, ndim, layout, readonly=True)
+
+
 def per_dtype(signature, **options):
     """Decorator: `@per_dtype(lambda t: (t[:, :], t[:, :]), parallel=True)` -> a PerDtype kernel.
 

@@ -23,7 +23,7 @@ from numba.extending import overload
 
 from mark1.kernels.cpu import _microkernels
 from mark1.kernels.cpu._intrinsics import prefetch_for_write
-from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, SIGMOID, jit_inline, per_dtype
+from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, SIGMOID, jit_inline, per_dtype, readonly
 from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar
 
 MR = 5            # rows per register tile (both dtypes)
@@ -159,7 +159,8 @@ def _task_grid(row_panels, col_panels, threads):
 
 def _signature(t):
     # a, a2, a_code, b, b2, b_code, out (C-contiguous), bias, act, colsum, threads
-    return (t[:, :], t[:, :], int64, t[:, :], t[:, :], int64, t[:, ::1], t[:], int64, t[:], int64)
+    a = readonly(t, 2)
+    return (a, a, int64, a, a, int64, t[:, ::1], readonly(t, 1), int64, t[:], int64)
 
 
 def _work(a, a2, a_code, b, *rest):
