@@ -105,3 +105,20 @@ def test_second_process_loads_kernels_from_cache(tmp_path):
     first, second = (json.loads(r.stdout.strip().splitlines()[-1]) for r in runs)
     assert first["hits"] == 0 and second["hits"] >= 1
     assert second["seconds"] < first["seconds"]
+
+
+def test_read_only_inputs_are_accepted():
+    """np.asarray(PIL image) and np.broadcast_to views are read-only: inputs must not need to be writable."""
+    rng = np.random.default_rng(9)
+    a, b = rng.standard_normal((40, 30)).astype(np.float32), rng.standard_normal((30, 20)).astype(np.float32)
+    img1, img2 = rng.integers(0, 256, (9, 7, 3), dtype=np.uint8), rng.integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    labels = rng.integers(0, 20, 40)
+    for x in (a, b, img1, img2, labels):
+        x.flags.writeable = False
+    with m1.backend("numba"):
+        np.testing.assert_allclose(m1.matmul(a, b), a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(m1.sigmoid(a), 1 / (1 + np.exp(-a.astype(np.float64))), rtol=1e-6)
+        np.testing.assert_array_equal(m1.image_diff(img1, img2),
+                                      np.abs(img1.astype(int) - img2.astype(int)).max(axis=2))
+        loss, grad = m1.softmax_cross_entropy(m1.matmul(a, b), labels)
+        assert np.isfinite(float(loss)) and grad.shape == (40, 20)

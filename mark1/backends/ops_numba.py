@@ -1,7 +1,9 @@
 """The `numba` backend: hand-written @njit kernels (kernels/cpu/) on host NumPy arrays.
 
-Options: `threads=n` sets numba's thread count for this process when the backend is created (the same as
-`m1.set_num_threads(n)`; NUMBA_NUM_THREADS caps it).
+Options: `threads=n` sets numba's thread count when the backend is created (the same as
+`m1.set_num_threads(n)`; NUMBA_NUM_THREADS caps it). numba keeps that count per calling thread, so set it
+in the thread that runs the ops. Kernels compile on first use per dtype (or load from numba's on-disk
+cache); products and arrays too small to gain from threads run single-threaded (see kernels/cpu/_jit.py).
 """
 
 from __future__ import annotations

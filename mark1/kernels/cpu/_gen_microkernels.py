@@ -13,23 +13,45 @@ from pathlib import Path
 TILES = ((5, 16), (5, 8))  # float32: 5 x 2 ymm accumulators; float64: 5 x 2 ymm (4 doubles each)
 
 
+def _accumulate_lines(mr: int, nr: int) -> list[str]:
+    """The shared body: zeroed scalar accumulators, then for each p one rank-1 update of the tile."""
+    lines = [f"    {', '.join(f'c{i}_{j}' for j in range(nr))} = {', '.join(['zero'] * nr)}" for i in range(mr)]
+    lines.append("    for p in range(kc):")
+    lines += [f"        b{j} = b[p, {j}]" for j in range(nr)]
+    for i in range(mr):
+        lines.append(f"        a{i} = a[p, {i}]")
+        lines += [f"        c{i}_{j} += a{i} * b{j}" for j in range(nr)]
+    return lines
+
+
 def micro_kernel_source(mr: int, nr: int) -> str:
-    acc = [[f"c{i}_{j}" for j in range(nr)] for i in range(mr)]
+    """micro_MRxNR(kc, a, b, t): the tile into a small (MR, NR) array, for edge tiles."""
     lines = [
         f"def micro_{mr}x{nr}(kc, a, b, t):",
         f'    """t[:{mr}, :{nr}] = a[:kc].T @ b[:kc] for packed panels a (kc, {mr}) and b (kc, {nr})."""',
-        "    t[0, 0] = 0",
-        "    zero = t[0, 0]  # 0 in the arrays' own float type",
+        "    zero = typed(a[0, 0], 0)  # 0 in the arrays' own float type",
+        *_accumulate_lines(mr, nr),
     ]
-    for row in acc:
-        lines.append(f"    {', '.join(row)} = {', '.join(['zero'] * nr)}")
-    lines.append("    for p in range(kc):")
-    lines += [f"        b{j} = b[p, {j}]" for j in range(nr)]
-    for i, row in enumerate(acc):
-        lines.append(f"        a{i} = a[p, {i}]")
-        lines += [f"        {c} += a{i} * b{j}" for j, c in enumerate(row)]
-    for i, row in enumerate(acc):
-        lines += [f"    t[{i}, {j}] = {c}" for j, c in enumerate(row)]
+    lines += [f"    t[{i}, {j}] = c{i}_{j}" for i in range(mr) for j in range(nr)]
+    return "\n".join(lines) + "\n"
+
+
+def micro_kernel_out_source(mr: int, nr: int) -> str:
+    """micro_MRxNR_out(kc, a, b, out, i0, j0, accumulate): a full tile straight into C-contiguous `out`.
+
+    i0 and j0 are unsigned, so numba emits no negative-index wraparound and LLVM sees 16 consecutive
+    addresses per row (vector loads/stores).
+    """
+    lines = [
+        f"def micro_{mr}x{nr}_out(kc, a, b, out, i0, j0, accumulate):",
+        f'    """out[i0:i0+{mr}, j0:j0+{nr}] (+)= a[:kc].T @ b[:kc]; i0, j0 unsigned; the tile must fit."""',
+        "    zero = typed(a[0, 0], 0)",
+        *_accumulate_lines(mr, nr),
+        "    if accumulate:",
+    ]
+    lines += [f"        out[i0 + U[{i}], j0 + U[{j}]] += c{i}_{j}" for i in range(mr) for j in range(nr)]
+    lines.append("    else:")
+    lines += [f"        out[i0 + U[{i}], j0 + U[{j}]] = c{i}_{j}" for i in range(mr) for j in range(nr)]
     return "\n".join(lines) + "\n"
 
 
@@ -39,9 +61,13 @@ def module_source() -> str:
         "Plain Python functions; gemm.py compiles the one matching the dtype with SLP vectorisation on.\n"
         '"""\n\n'
         "# ruff: noqa: E501\n"
+        "import numpy as np\n\n"
+        "from mark1.kernels.cpu._jit import typed\n\n"
         "TILES = " + repr(TILES) + "\n"
+        "U = tuple(np.uint64(i) for i in range(32))  # unsigned index constants\n"
     )
-    return header + "".join("\n\n" + micro_kernel_source(mr, nr) for mr, nr in TILES)
+    kernels = [f(mr, nr) for mr, nr in TILES for f in (micro_kernel_source, micro_kernel_out_source)]
+    return header + "".join("\n\n" + k for k in kernels)
 
 
 if __name__ == "__main__":

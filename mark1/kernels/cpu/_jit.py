@@ -3,10 +3,16 @@
 Every kernel is compiled with `cache=True` (a second process loads machine code instead of recompiling) and
 `fastmath={'contract'}`: a*b+c may become one FMA instruction, but NaN/inf semantics stay IEEE (no 'nnan',
 no 'reassoc'), so NaN still propagates and reductions keep their written order.
+
+Cache caveat (numba's, not ours): a cached kernel is invalidated only when its own source file changes.
+After editing a helper module (expmath.py, _microkernels.py, ...) delete the stale machine code:
+`find mark1 -name '*.nbi' -delete -o -name '*.nbc' -delete` (or set NUMBA_CACHE_DIR to a fresh folder).
 """
 
 from __future__ import annotations
 
+import threading
+import types
 from contextlib import contextmanager
 
 import numba
@@ -17,11 +23,9 @@ FASTMATH = {"contract"}
 JIT = dict(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True)
 # `inline="always"` inlines at numba-IR level, so helpers get the caller's types and fold their branches.
 INLINE = dict(JIT, inline="always")
-PARALLEL = dict(JIT, parallel=True)
 
 jit = njit(**JIT)
 jit_inline = njit(**INLINE)
-jit_parallel = njit(**PARALLEL)
 
 # Activation codes: the kernels take an int (not the string) so one compiled kernel serves all four.
 IDENTITY, SIGMOID, TANH, RELU = 0, 1, 2, 3
@@ -35,7 +39,8 @@ def slp_vectorize():
     numba turns SLP off by default (numba#8705, a miscompilation in an unrelated pattern). The GEMM
     micro-kernel keeps its 5x16 accumulators in scalar variables, and only SLP packs those scalars into
     AVX2 registers (3.5x faster measured here). The flag is read when a function is compiled, not when it
-    runs, so it only matters on a cache miss; it is restored afterwards so other numba code is unaffected.
+    runs, so it only matters on a cache miss; it is restored afterwards so other numba code is unaffected
+    (except code that another thread compiles at the same moment: the flag is process-wide).
     """
     previous = numba.config.SLP_VECTORIZE
     numba.config.SLP_VECTORIZE = 1
@@ -71,43 +76,80 @@ class PerDtype:
     meets; for the GEMM (six array arguments) that meant minutes of JIT in the tests. Here the first call
     with a new dtype compiles (or loads from the cache) exactly `signature(numba_scalar_type)`, and numba
     then converts C/F arrays to that signature instead of compiling again.
+
+    A parallel kernel also gets a single-threaded twin (same source, parallel=False), used when
+    `work(*args)` is below `serial_below`: waking the thread pool costs microseconds on a quiet machine
+    and whole scheduler time slices on a busy one, more than a small array takes on one core.
     """
 
-    def __init__(self, dispatcher, signature, *, dtype_arg: int = 0, slp: bool = False):
-        self.dispatcher = dispatcher
+    def __init__(self, func, signature, options: dict, *, dtype_arg: int = 0, slp: bool = False,
+                 work=None, serial_below: int = 0):
         self.signature = signature
         self.dtype_arg = dtype_arg
         self.slp = slp
+        self.work = work or (lambda *args: args[dtype_arg].size)
+        self.serial_below = serial_below if options.get("parallel") else 0
+        self.dispatcher = njit(**{**JIT, **options})(func)
+        self.serial = njit(**{**JIT, **options, "parallel": False})(_renamed(func, "_serial"))
         self.compiled: set = set()
-        # numba's disable_compile() refuses a dispatcher with no versions yet, hence the attribute.
-        dispatcher._can_compile = False
+        self._lock = threading.Lock()  # two threads' first calls must not race on _can_compile
+        for d in (self.dispatcher, self.serial):
+            # numba's disable_compile() refuses a dispatcher with no versions yet, hence the attribute.
+            d._can_compile = False
 
     def __call__(self, *args):
-        dtype = args[self.dtype_arg].dtype
-        if dtype not in self.compiled:
-            self._compile(dtype)
-        return self.dispatcher(*args)
+        dispatcher = self.serial if self.work(*args) < self.serial_below else self.dispatcher
+        key = (args[self.dtype_arg].dtype, dispatcher is self.serial)
+        if key not in self.compiled:
+            with self._lock:
+                if key not in self.compiled:
+                    self._compile(dispatcher, key[0])
+                    self.compiled.add(key)
+        return dispatcher(*args)
 
-    def _compile(self, dtype) -> None:
+    def _compile(self, dispatcher, dtype) -> None:
         sig = self.signature(numba.from_dtype(dtype))
-        self.dispatcher._can_compile = True
+        dispatcher._can_compile = True
         try:
             if self.slp:
                 with slp_vectorize():
-                    self.dispatcher.compile(sig)
+                    dispatcher.compile(sig)
             else:
-                self.dispatcher.compile(sig)
+                dispatcher.compile(sig)
         finally:
-            self.dispatcher._can_compile = False
-        self.compiled.add(dtype)
+            dispatcher._can_compile = False
+
+
+def _renamed(func, suffix: str):
+    """A copy of func under another qualname: numba's on-disk cache is keyed by qualname, not by flags,
+    so the serial twin needs its own name or it would overwrite the parallel version's cache entry."""
+    twin = types.FunctionType(func.__code__, func.__globals__, func.__name__ + suffix, func.__defaults__,
+                              func.__closure__)
+    twin.__qualname__ = func.__qualname__ + suffix
+    twin.__module__ = func.__module__
+    twin.__doc__ = func.__doc__
+    return twin
+
+
+SERIAL_BELOW = 1 << 17  # elements: below this an elementwise/row/update kernel runs on one thread
+
+
+def readonly(dtype, ndim: int, layout: str = "A"):
+    """The numba type of a read-only array argument: accepts writable and read-only arrays alike (an input
+    such as np.asarray(PIL image) is read-only, and a writable-array signature would refuse it)."""
+    return numba.types.Array(dtype, ndim, layout, readonly=True)
 
 
 def per_dtype(signature, **options):
-    """Decorator: `@per_dtype(lambda t: (t[:, :], t[:, :]), parallel=True)` -> a PerDtype kernel."""
+    """Decorator: `@per_dtype(lambda t: (t[:, :], t[:, :]), parallel=True)` -> a PerDtype kernel.
+
+    Extra options: dtype_arg (which argument's dtype picks the version), slp, work and serial_below
+    (default SERIAL_BELOW elements of the dtype_arg array).
+    """
 
     def wrap(func):
-        slp = options.pop("slp", False)
-        dtype_arg = options.pop("dtype_arg", 0)
-        return PerDtype(njit(**{**JIT, **options})(func), signature, dtype_arg=dtype_arg, slp=slp)
+        extra = {k: options.pop(k) for k in ("slp", "dtype_arg", "work", "serial_below") if k in options}
+        extra.setdefault("serial_below", SERIAL_BELOW)
+        return PerDtype(func, signature, dict(options), **extra)
 
     return wrap

@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numba import int64, prange
 
-from mark1.kernels.cpu._jit import ACTIVATION_CODES, RELU, SIGMOID, TANH, jit_inline, jit_parallel, per_dtype
+from mark1.kernels.cpu._jit import ACTIVATION_CODES, RELU, SIGMOID, TANH, jit_inline, per_dtype, readonly
 from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar
 
 CHUNK = 16384  # elements per parallel task: 64 KiB of float32, large enough to hide the scheduling cost
@@ -51,27 +51,27 @@ def _backward_span(y, dy, out, lo, hi, code):
             out[i] = dy[i]
 
 
-@jit_parallel
+@per_dtype(lambda t: (readonly(t, 1, "C"), t[::1], int64), parallel=True)
 def _forward_flat(x, out, code):
     n = x.size
     for c in prange((n + CHUNK - 1) // CHUNK):
         _forward_span(x, out, c * CHUNK, min(n, (c + 1) * CHUNK), code)
 
 
-@per_dtype(lambda t: (t[:, :], t[:, :], int64), parallel=True)
+@per_dtype(lambda t: (readonly(t, 2), t[:, :], int64), parallel=True)
 def _forward_rows(x, out, code):
     for i in prange(x.shape[0]):
         _forward_span(x[i], out[i], 0, x.shape[1], code)
 
 
-@jit_parallel
+@per_dtype(lambda t: (readonly(t, 1, "C"), readonly(t, 1, "C"), t[::1], int64), parallel=True)
 def _backward_flat(y, dy, out, code):
     n = y.size
     for c in prange((n + CHUNK - 1) // CHUNK):
         _backward_span(y, dy, out, c * CHUNK, min(n, (c + 1) * CHUNK), code)
 
 
-@per_dtype(lambda t: (t[:, :], t[:, :], t[:, :], int64), parallel=True)
+@per_dtype(lambda t: (readonly(t, 2), readonly(t, 2), t[:, :], int64), parallel=True)
 def _backward_rows(y, dy, out, code):
     for i in prange(y.shape[0]):
         _backward_span(y[i], dy[i], out[i], 0, y.shape[1], code)
@@ -94,6 +94,9 @@ def as_rows(x: np.ndarray) -> np.ndarray | None:
 def row_views(*arrays: np.ndarray):
     """Yield tuples of 2-D views covering same-shape arrays: one tuple if they all flatten, else one per
     index of the leading axes (a 4-D transposed view, say). Kernels then only ever see 2-D arrays."""
+    if arrays[0].ndim <= 2:  # the common case, without the generality below
+        yield tuple(a if a.ndim == 2 else a[None, :] if a.ndim == 1 else a.reshape(1, 1) for a in arrays)
+        return
     flat = [as_rows(a) for a in arrays]
     if all(f is not None for f in flat):
         yield tuple(flat)

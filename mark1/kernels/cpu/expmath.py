@@ -64,6 +64,32 @@ def exp_f32(x):
     return e if x == x else x
 
 
+# Below this, e^x is subnormal in float32; sigmoid flushes those results to 0 (an error under 1.2e-38).
+SUBNORMAL_EXP = np.float32(-87.33)
+
+
+@jit_inline
+def exp_nonpositive_f32(x):
+    """e^x for float32 x <= 0 (or NaN), the cheaper exp inside sigmoid: one scaling multiply.
+
+    Same reduction and polynomial as exp_f32; x below SUBNORMAL_EXP gives exactly 0 instead of a
+    subnormal, so 2^n is always a normal float32 and no second scaling step is needed.
+    """
+    xc = x if x > SUBNORMAL_EXP else SUBNORMAL_EXP
+    fn = np.floor(xc * LOG2E + F32_HALF)
+    r = xc - fn * LN2_HI
+    r = r - fn * LN2_LO
+    q = C6
+    q = q * r + C5
+    q = q * r + C4
+    q = q * r + C3
+    q = q * r + C2
+    p = F32_ONE + r + (r * r) * q
+    e = p * np.int32((np.int32(fn) + EXPONENT_BIAS) << MANTISSA_BITS).view(np.float32)
+    e = e if x > SUBNORMAL_EXP else F32_ZERO
+    return e if x == x else x
+
+
 @jit_inline
 def exp_any(x):
     """exp for either float type: the polynomial for float32, libm for float64 (folded at compile time)."""
@@ -78,9 +104,13 @@ def sigmoid_scalar(x):
 
     Only e^-|x| <= 1 is ever computed, so nothing overflows: sigmoid(1000) = 1 and sigmoid(-1000) = 0
     exactly, and NaN propagates (e^NaN is NaN). Both branches are selects, so loops still vectorise.
+    float32 results below 2^-126 (x < -87.33) are flushed to 0.
     """
     one = typed(x, 1)
-    e = exp_any(-abs(x))
+    if isinstance(x, np.float32):
+        e = exp_nonpositive_f32(-abs(x))
+    else:
+        e = math.exp(-abs(x))
     s = one / (one + e)
     return s if x >= 0 else e * s
 

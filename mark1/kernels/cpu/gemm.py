@@ -1,13 +1,15 @@
-"""The GEMM: out = act(op(a) @ op(b) + bias), cache-blocked, register-tiled, parallel over blocks of out.
+"""The GEMM: out = act(op(a) @ op(b) + bias), cache-blocked, register-tiled, parallel over row blocks of out.
 
 BLIS-style structure, sized for a Zen 3 core (32 KiB L1d, 512 KiB L2):
-- K is cut into blocks of at most KC; for each block, B is packed into column panels of NR (kc x NR,
-  contiguous, zero-padded) and A into row panels of MR (kc x MR). Packing reads any strides, so transposed
-  and sliced inputs cost nothing extra, and zero padding lets the micro-kernel always run a full tile.
-- out is split into tasks of (up to) MC_PANELS x NC_PANELS tiles, spread over the threads with prange.
-  Within a task the B panel (kc x NR, 16 KiB) stays in L1 while the A panels of the task stream from L2.
-- The micro-kernel (_microkernels.py) computes one MR x NR tile in registers; its epilogue adds the
-  previous K blocks, and on the last K block the bias and the activation, while the tile is in cache.
+- op(b) is packed once into column panels of NR (K x NR, contiguous, zero-padded), in parallel.
+- out's rows are split into tasks (at most MC_PANELS panels of MR rows, a multiple of the thread count);
+  for each K block of at most KC, a task packs its rows of op(a) into panels of MR (kc x MR, 120 KiB in
+  L2) and runs the micro-kernel over its tiles, column panel by column panel, so each B micro-panel
+  (kc x NR, 16 KiB) stays in L1 while the task's A panels stream past it.
+- The micro-kernel (_microkernels.py) keeps one MR x NR tile in registers and adds it straight into out
+  (edge tiles go through a small buffer); after the last K block the bias and activation are applied to
+  the tile while it is still in cache. Packing reads any strides, so transposed and sliced inputs cost
+  nothing extra, and zero padding lets the micro-kernel always run a full tile.
 
 Operand transforms fuse the dense layer's backward: `op(b) = b * act'(b2)` computes delta = dy * act'(y)
 while packing (never stored), and `colsum` collects db = sum(delta, axis 0) in the same pass.
@@ -20,29 +22,40 @@ from numba import int64, prange, types
 from numba.extending import overload
 
 from mark1.kernels.cpu import _microkernels
-from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, jit_inline, per_dtype
-from mark1.kernels.cpu.expmath import activate, activation_slope
+from mark1.kernels.cpu._intrinsics import prefetch_for_write
+from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, SIGMOID, jit_inline, per_dtype, readonly
+from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar
 
 MR = 5            # rows per register tile (both dtypes)
 NR_F32 = 16       # columns per tile: two 8-float AVX2 registers per row
 NR_F64 = 8        # two 4-double registers per row
-KC = 256          # depth of one packed block: the B panel (KC x NR) fills half of L1
-MC_PANELS = 24    # row panels per task: 120 rows x KC of A = 120 KiB of L2 (float32)
-NC_PANELS = 16    # column panels per task: 256 columns x KC of B = 256 KiB of L2 (float32)
-TASKS_PER_THREAD = 4  # split finer when out is small, so both cores get balanced work
-SMALL_WORK = 32 * 32 * 32  # below this many multiply-adds, packing and threads cost more than they save
+KC = 256          # depth of one block: the B micro-panel (KC x NR, 16 KiB) stays in L1 across a task's rows
+MC_PANELS = 24    # row panels per task at most: 120 rows x KC of packed A = 120 KiB, resident in L2
+SMALL_WORK = 16 * 16 * 16  # below this many multiply-adds, packing costs more than it saves
+SERIAL_WORK = 1024 * 1024  # multiply-adds below which the packed GEMM runs on one thread
 
 
 def micro_tile(kc, a, b, t):
-    """Dispatch to the generated micro-kernel whose tile fits the dtype (resolved at compile time)."""
+    """The generated micro-kernel for the dtype, into a small tile array t (resolved at compile time)."""
     raise TypeError("micro_tile is only usable inside numba kernels")
 
 
-@overload(micro_tile, jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
+def micro_tile_out(kc, a, b, out, i0, j0, accumulate):
+    """The generated micro-kernel for the dtype, straight into out[i0:i0+MR, j0:j0+NR] (a full tile)."""
+    raise TypeError("micro_tile_out is only usable inside numba kernels")
+
+
+_MICRO_OPTIONS = dict(jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
+
+
+@overload(micro_tile, **_MICRO_OPTIONS)
 def _micro_tile_impl(kc, a, b, t):
-    if t.dtype == types.float32:
-        return _microkernels.micro_5x16
-    return _microkernels.micro_5x8
+    return _microkernels.micro_5x16 if t.dtype == types.float32 else _microkernels.micro_5x8
+
+
+@overload(micro_tile_out, **_MICRO_OPTIONS)
+def _micro_tile_out_impl(kc, a, b, out, i0, j0, accumulate):
+    return _microkernels.micro_5x16_out if out.dtype == types.float32 else _microkernels.micro_5x8_out
 
 
 @jit_inline
@@ -60,72 +73,107 @@ def _operand(x, x2, code, i, k):
 
 
 @jit_inline
-def _pack_a_panel(a, a2, a_code, ap, q, k0, kc):
-    rows = a.shape[0]
-    for i in range(MR):
-        r = q * MR + i
-        if r < rows:
-            for p in range(kc):
-                ap[q, p, i] = _operand(a, a2, a_code, r, k0 + p)
-        else:
-            for p in range(kc):
-                ap[q, p, i] = 0
-
-
-@jit_inline
-def _pack_b_panel(b, b2, b_code, bp, q, k0, kc, colsum):
+def _pack_b_panel(b, b2, b_code, bp, q, colsum):
+    """Column panel q of op(b), all of K, into bp[q] (K x NR, zero-padded); colsum += its column sums."""
     nr = bp.shape[2]
-    cols = b.shape[1]
-    for p in range(kc):
-        for j in range(nr):
-            c = q * nr + j
-            bp[q, p, j] = _operand(b, b2, b_code, k0 + p, c) if c < cols else 0
+    depth, cols = b.shape
+    c0 = q * nr
+    width = min(nr, cols - c0)
+    panel = bp[q]
+    if b_code == IDENTITY and width == nr:  # the common case, without per-element branches
+        for p in range(depth):
+            src = b[p, c0:c0 + nr]
+            dst = panel[p]
+            for j in range(nr):
+                dst[j] = src[j]
+    else:
+        for p in range(depth):
+            for j in range(nr):
+                panel[p, j] = _operand(b, b2, b_code, p, c0 + j) if j < width else 0
     if colsum.size:
-        for j in range(min(nr, cols - q * nr)):
-            s = colsum[q * nr + j]
-            for p in range(kc):
-                s += bp[q, p, j]
-            colsum[q * nr + j] = s
+        for j in range(width):
+            s = colsum[c0 + j]
+            for p in range(depth):
+                s += panel[p, j]
+            colsum[c0 + j] = s
 
 
 @jit_inline
-def _store_tile(out, t, i0, j0, first, last, bias, act):
-    """Write one tile: += the earlier K blocks' partial sums; on the last block + bias, then act."""
-    for i in range(min(MR, out.shape[0] - i0)):
-        for j in range(min(t.shape[1], out.shape[1] - j0)):
-            v = t[i, j]
-            if not first:
-                v += out[i0 + i, j0 + j]
-            if last:
-                if bias.size:
-                    v += bias[j0 + j]
-                v = activate(v, act)
-            out[i0 + i, j0 + j] = v
+def _pack_a_rows(a, a2, a_code, ap, first_panel, k0, kc):
+    """Row panels first_panel.. of op(a)[:, k0:k0+kc] into ap (panels x kc x MR, zero-padded rows)."""
+    rows = a.shape[0]
+    for local in range(ap.shape[0]):
+        panel = ap[local]
+        r0 = (first_panel + local) * MR
+        for i in range(MR):
+            r = r0 + i
+            if r >= rows:
+                for p in range(kc):
+                    panel[p, i] = 0
+            elif a_code == IDENTITY:
+                src = a[r, k0:k0 + kc]
+                for p in range(kc):
+                    panel[p, i] = src[p]
+            else:
+                for p in range(kc):
+                    panel[p, i] = _operand(a, a2, a_code, r, k0 + p)
 
 
 @jit_inline
-def _task_shape(row_panels, col_panels, threads):
-    """Panels per task (rows, cols): cache-sized, but at least TASKS_PER_THREAD tasks per thread if possible."""
-    mc = min(MC_PANELS, row_panels)
-    nc = min(NC_PANELS, col_panels)
-    want = TASKS_PER_THREAD * threads
-    while _cdiv(row_panels, mc) * _cdiv(col_panels, nc) < want and mc > 1:
-        mc = _cdiv(mc, 2)
-    while _cdiv(row_panels, mc) * _cdiv(col_panels, nc) < want and nc > 1:
-        nc = _cdiv(nc, 2)
-    return mc, nc
+def _store_partial(out, t, i0, j0, mi, nj, accumulate):
+    for i in range(mi):
+        for j in range(nj):
+            if accumulate:
+                out[i0 + i, j0 + j] += t[i, j]
+            else:
+                out[i0 + i, j0 + j] = t[i, j]
+
+
+@jit_inline
+def _epilogue(out, i0, j0, mi, nj, bias, act):
+    """out tile = act(out tile + bias), row segment by row segment (each a vectorisable loop)."""
+    for i in range(mi):
+        seg = out[i0 + i, j0:j0 + nj]
+        if bias.size:
+            bseg = bias[j0:j0 + nj]
+            for j in range(nj):
+                seg[j] += bseg[j]
+        if act == SIGMOID:
+            for j in range(nj):
+                seg[j] = sigmoid_scalar(seg[j])
+        elif act != IDENTITY:
+            for j in range(nj):
+                seg[j] = activate(seg[j], act)
+
+
+@jit_inline
+def _task_grid(row_panels, col_panels, threads):
+    """(row tasks, column tasks): rows split into L2-sized blocks, rounded up to a multiple of the thread
+    count so a static split is balanced; columns split only when there are too few rows for the threads."""
+    row_tasks = min(row_panels, _cdiv(_cdiv(row_panels, MC_PANELS), threads) * threads)
+    col_tasks = 1
+    if row_tasks < threads:
+        col_tasks = min(col_panels, _cdiv(threads, row_tasks))
+    return row_tasks, col_tasks
 
 
 def _signature(t):
-    # a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads: every array any-stride ('A')
-    return (t[:, :], t[:, :], int64, t[:, :], t[:, :], int64, t[:, :], t[:], int64, t[:], int64)
+    # a, a2, a_code, b, b2, b_code, out (C-contiguous), bias, act, colsum, threads
+    a = readonly(t, 2)
+    return (a, a, int64, a, a, int64, t[:, ::1], readonly(t, 1), int64, t[:], int64)
 
 
-@per_dtype(_signature, dtype_arg=6, parallel=True, slp=True)
+def _work(a, a2, a_code, b, *rest):
+    return a.shape[0] * a.shape[1] * b.shape[1]
+
+
+@per_dtype(_signature, dtype_arg=6, parallel=True, slp=True, work=_work, serial_below=SERIAL_WORK)
 def gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
     """out = act(op(a) @ op(b) + bias); colsum += column sums of op(b) when colsum is non-empty.
 
     op(x) = x * act'(x2) for x_code != IDENTITY, else x. a (M, K), b (K, N), out (M, N), K >= 1.
+    Two parallel regions: pack all of op(b); then each task packs its rows of op(a) per K block and runs
+    the micro-kernel over its tiles, adding bias and activation to each tile after its last K block.
     """
     rows, depth = a.shape
     cols = b.shape[1]
@@ -134,26 +182,38 @@ def gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
     col_panels = _cdiv(cols, nr)
     k_blocks = _cdiv(depth, KC)
     kc_max = _cdiv(depth, k_blocks)  # equal blocks: 784 = 4 x 196 rather than 3 x 256 + 16
-    ap = np.empty((row_panels, kc_max, MR), out.dtype)
-    bp = np.empty((col_panels, kc_max, nr), out.dtype)
-    mc, nc = _task_shape(row_panels, col_panels, threads)
-    task_cols = _cdiv(col_panels, nc)
-    tasks = _cdiv(row_panels, mc) * task_cols
-    for kb in range(k_blocks):
-        k0 = kb * kc_max
-        kc = min(kc_max, depth - k0)
-        for q in prange(col_panels):
-            _pack_b_panel(b, b2, b_code, bp, q, k0, kc, colsum)
-        for q in prange(row_panels):
-            _pack_a_panel(a, a2, a_code, ap, q, k0, kc)
-        for task in prange(tasks):
-            t = np.empty((MR, nr), out.dtype)
-            ti = task // task_cols
-            tj = task - ti * task_cols
-            for jr in range(tj * nc, min(col_panels, (tj + 1) * nc)):
-                for ir in range(ti * mc, min(row_panels, (ti + 1) * mc)):
-                    micro_tile(kc, ap[ir], bp[jr], t)
-                    _store_tile(out, t, ir * MR, jr * nr, kb == 0, kb == k_blocks - 1, bias, act)
+    bp = np.empty((col_panels, depth, nr), out.dtype)
+    for q in prange(col_panels):
+        _pack_b_panel(b, b2, b_code, bp, q, colsum)
+    row_tasks, col_tasks = _task_grid(row_panels, col_panels, threads)
+    epilogue = bias.size > 0 or act != IDENTITY
+    for task in prange(row_tasks * col_tasks):
+        ti = task // col_tasks
+        tj = task - ti * col_tasks
+        r_lo, r_hi = ti * row_panels // row_tasks, (ti + 1) * row_panels // row_tasks
+        c_lo, c_hi = tj * col_panels // col_tasks, (tj + 1) * col_panels // col_tasks
+        ap = np.empty((r_hi - r_lo, kc_max, MR), out.dtype)
+        t = np.empty((MR, nr), out.dtype)
+        for kb in range(k_blocks):
+            k0 = kb * kc_max
+            kc = min(kc_max, depth - k0)
+            _pack_a_rows(a, a2, a_code, ap, r_lo, k0, kc)
+            for jr in range(c_lo, c_hi):
+                panel = bp[jr, k0:k0 + kc]
+                j0 = jr * nr
+                nj = min(nr, cols - j0)
+                for ir in range(r_lo, r_hi):
+                    i0 = ir * MR
+                    mi = min(MR, rows - i0)
+                    if mi == MR and nj == nr:
+                        for i in range(MR):
+                            prefetch_for_write(out, i0 + i, j0)
+                        micro_tile_out(kc, ap[ir - r_lo], panel, out, np.uint64(i0), np.uint64(j0), kb > 0)
+                    else:
+                        micro_tile(kc, ap[ir - r_lo], panel, t)
+                        _store_partial(out, t, i0, j0, mi, nj, kb > 0)
+                    if epilogue and kb == k_blocks - 1:
+                        _epilogue(out, i0, j0, mi, nj, bias, act)
 
 
 @per_dtype(_signature, dtype_arg=6)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from numba import float32, prange, uint8
 
-from mark1.kernels.cpu._jit import per_dtype
+from mark1.kernels.cpu._jit import per_dtype, readonly
 
 
-@per_dtype(lambda t: (uint8[:, :, :], uint8[:, :, :], float32[:, :]), parallel=True)
+@per_dtype(lambda t: (readonly(uint8, 3), readonly(uint8, 3), float32[:, :]), parallel=True)
 def _image_diff(a, b, out):
     for i in prange(a.shape[0]):
         for j in range(a.shape[1]):

@@ -9,7 +9,7 @@ import math
 
 from numba import int64, prange
 
-from mark1.kernels.cpu._jit import jit_inline, per_dtype, typed
+from mark1.kernels.cpu._jit import jit_inline, per_dtype, readonly, typed
 from mark1.kernels.cpu.elementwise import row_views
 from mark1.kernels.cpu.expmath import exp_any, sigmoid_scalar
 from mark1.kernels.reference import BCE_GRAD_EPS, BCE_LOG_FLOOR
@@ -46,7 +46,7 @@ def _bce_logits(z, t, inv_m):
     return (sigmoid_scalar(z) - t) * inv_m, loss
 
 
-@per_dtype(lambda t: (int64, t[:, :], t[:, :], t[:, :], int64), dtype_arg=1, parallel=True)
+@per_dtype(lambda t: (int64, readonly(t, 2), readonly(t, 2), t[:, :], int64), dtype_arg=1, parallel=True)
 def _loss_rows(kind, pred, target, grad, batch):
     """Writes grad, returns the float64 sum of the per-element losses (the caller divides)."""
     inv_m = typed(pred[0, 0], 1) / typed(pred[0, 0], batch)

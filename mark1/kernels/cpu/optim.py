@@ -6,11 +6,11 @@ import math
 
 from numba import float64, prange
 
-from mark1.kernels.cpu._jit import per_dtype, typed
+from mark1.kernels.cpu._jit import per_dtype, readonly, typed
 from mark1.kernels.cpu.elementwise import row_views
 
 
-@per_dtype(lambda t: (t[:, :], t[:, :], t[:, :], float64, float64, float64), parallel=True)
+@per_dtype(lambda t: (t[:, :], readonly(t, 2), t[:, :], float64, float64, float64), parallel=True)
 def _sgd_rows(param, grad, velocity, lr, momentum, weight_decay):
     # Constants in the parameters' dtype, so float32 arithmetic matches NumPy's float32 reference.
     lr, momentum, weight_decay = typed(param[0, 0], lr), typed(param[0, 0], momentum), typed(param[0, 0], weight_decay)
@@ -25,7 +25,7 @@ def _sgd_rows(param, grad, velocity, lr, momentum, weight_decay):
             param[i, j] -= lr * g
 
 
-@per_dtype(lambda t: (t[:, :],) * 4 + (float64,) * 7, parallel=True)
+@per_dtype(lambda t: (t[:, :], readonly(t, 2), t[:, :], t[:, :]) + (float64,) * 7, parallel=True)
 def _adam_rows(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, correction1, correction2):
     like = param[0, 0]
     lr, eps, weight_decay = typed(like, lr), typed(like, eps), typed(like, weight_decay)

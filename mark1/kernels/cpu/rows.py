@@ -9,7 +9,7 @@ import math
 
 from numba import int64, prange
 
-from mark1.kernels.cpu._jit import jit, jit_inline, per_dtype, typed
+from mark1.kernels.cpu._jit import jit, jit_inline, per_dtype, readonly, typed
 from mark1.kernels.cpu.expmath import exp_any
 
 
@@ -33,7 +33,7 @@ def _exp_row(x, i, m, out):
     return s
 
 
-@per_dtype(lambda t: (t[:, :], t[:, :]), parallel=True)
+@per_dtype(lambda t: (readonly(t, 2), t[:, :]), parallel=True)
 def _softmax(x, out):
     for i in prange(x.shape[0]):
         s = _exp_row(x, i, _row_max(x, i), out)
@@ -42,7 +42,7 @@ def _softmax(x, out):
             out[i, j] *= inv
 
 
-@per_dtype(lambda t: (t[:, :], t[:, :], t[:, :]), parallel=True)
+@per_dtype(lambda t: (readonly(t, 2), readonly(t, 2), t[:, :]), parallel=True)
 def _softmax_backward(y, dy, out):
     for i in prange(y.shape[0]):
         dot = typed(y[i, 0], 0)
@@ -65,7 +65,7 @@ def _cross_entropy_row(logits, labels, grad, i, inv_m):
     return float(math.log(s) - (logits[i, label] - top))
 
 
-@per_dtype(lambda t: (t[:, :], int64[:], t[:, :]), parallel=True)
+@per_dtype(lambda t: (readonly(t, 2), readonly(int64, 1), t[:, :]), parallel=True)
 def _softmax_cross_entropy(logits, labels, grad):
     """Fills grad and returns the float64 sum over rows of the cross-entropy."""
     rows = logits.shape[0]
