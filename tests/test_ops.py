@@ -291,3 +291,29 @@ def test_image_diff(backend, rng, shape):
     expected = diff if diff.ndim == 2 else diff.max(axis=2)
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, expected)
+
+
+# --- read-only inputs -------------------------------------------------------------------------------------
+
+def _read_only(x):
+    if isinstance(x, np.ndarray):  # np.asarray(PIL image) and np.broadcast_to views are read-only
+        x = x.copy()
+        x.flags.writeable = False
+    return x
+
+
+def test_read_only_inputs_are_accepted(backend, rng):
+    a = _read_only(m1.asarray(_values(rng, (5, 7))))
+    b = _read_only(m1.asarray(_values(rng, (7, 3))))
+    bias = _read_only(m1.asarray(_values(rng, (3,))))
+    a64, b64 = host64(a), host64(b)
+    assert_reduction(m1.matmul(a, b), a64 @ b64, np.abs(a64) @ np.abs(b64), "float32", 7)
+    assert_elementwise(m1.sigmoid(a), oracle.sigmoid(a64), "float32")
+    m1.softmax(a)
+    y = m1.dense_forward(a, b, bias, "tanh")
+    m1.dense_backward(a, b, _read_only(y), _read_only(m1.asarray(_values(rng, (5, 3)))), "tanh")
+    m1.softmax_cross_entropy(_read_only(m1.asarray(_values(rng, (5, 3)))),
+                             _read_only(m1.asarray(rng.integers(0, 3, 5), dtype="int64")))
+    m1.mse(a, _read_only(m1.asarray(_values(rng, (5, 7)))))
+    img = _read_only(m1.asarray(rng.integers(0, 256, (4, 5, 3)), dtype="uint8"))
+    np.testing.assert_array_equal(m1.to_numpy(m1.image_diff(img, img)), np.zeros((4, 5)))
