@@ -23,7 +23,7 @@ from numba.extending import overload
 
 from mark1.kernels.cpu import _microkernels
 from mark1.kernels.cpu._intrinsics import prefetch_for_write
-from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, SIGMOID, jit_inline, per_dtype, readonly
+from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, SIGMOID, jit_inline, per_dtype, readonly, typed
 from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar
 
 MR = 5            # rows per register tile (both dtypes)
@@ -86,16 +86,28 @@ def _pack_b_panel(b, b2, b_code, bp, q, colsum):
             dst = panel[p]
             for j in range(nr):
                 dst[j] = src[j]
+    elif b_code == SIGMOID and width == nr:  # the dense backward's delta = dy * y(1-y): one branch-free row
+        one = typed(panel[0, 0], 1)
+        for p in range(depth):
+            src = b[p, c0:c0 + nr]
+            ys = b2[p, c0:c0 + nr]
+            dst = panel[p]
+            for j in range(nr):
+                dst[j] = src[j] * (ys[j] * (one - ys[j]))
     else:
         for p in range(depth):
             for j in range(nr):
                 panel[p, j] = _operand(b, b2, b_code, p, c0 + j) if j < width else 0
     if colsum.size:
+        # row by row into a full-width local sum (the padding columns are zero): NR-wide vector adds, where
+        # column by column walked the panel with a stride of NR
+        sums = np.zeros(nr, panel.dtype)
+        for p in range(depth):
+            row = panel[p]
+            for j in range(nr):
+                sums[j] += row[j]
         for j in range(width):
-            s = colsum[c0 + j]
-            for p in range(depth):
-                s += panel[p, j]
-            colsum[c0 + j] = s
+            colsum[c0 + j] += sums[j]
 
 
 @jit_inline
@@ -114,6 +126,11 @@ def _pack_a_rows(a, a2, a_code, ap, first_panel, k0, kc):
                 src = a[r, k0:k0 + kc]
                 for p in range(kc):
                     panel[p, i] = src[p]
+            elif a_code == SIGMOID:  # delta = dy * y(1-y) without the per-element activation branches
+                src = a[r, k0:k0 + kc]
+                ys = a2[r, k0:k0 + kc]
+                for p in range(kc):
+                    panel[p, i] = src[p] * (ys[p] * (typed(ys[p], 1) - ys[p]))
             else:
                 for p in range(kc):
                     panel[p, i] = _operand(a, a2, a_code, r, k0 + p)
