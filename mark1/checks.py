@@ -29,10 +29,13 @@ def check_float(be, op: str, **arrays: Any):
     """All arrays owned by `be`, float32 or float64, and the same dtype; returns that dtype.
 
     Compares dtype.char, not dtype.name: .name is built on each access and cost more than a small matmul.
+    Ownership is tested inline (one isinstance per array) on this per-op path; check_owned words the error.
     """
-    check_owned(be, op, **arrays)
+    array_types = be.array_types
     first = None
     for name, x in arrays.items():
+        if not isinstance(x, array_types):
+            check_owned(be, op, **{name: x})
         dtype = x.dtype
         if dtype.char not in FLOAT_CHARS:
             raise TypeError(f"{op}: {name} has dtype {dtype}; expected float32 or float64")
@@ -45,10 +48,12 @@ def check_float(be, op: str, **arrays: Any):
 
 
 def check_same_shape(op: str, **arrays: Any) -> None:
-    shapes = {tuple(x.shape) for x in arrays.values()}
-    if len(shapes) > 1:
-        listing = ", ".join(f"{n}.shape={tuple(x.shape)}" for n, x in arrays.items())
-        raise ValueError(f"{op}: shapes differ ({listing}); they must be equal")
+    values = iter(arrays.values())
+    shape = tuple(next(values).shape)
+    if all(tuple(x.shape) == shape for x in values):
+        return
+    listing = ", ".join(f"{n}.shape={tuple(x.shape)}" for n, x in arrays.items())
+    raise ValueError(f"{op}: shapes differ ({listing}); they must be equal")
 
 
 def output(be, op: str, out: Any, shape: tuple[int, ...], dtype, name: str = "out"):

@@ -98,8 +98,9 @@ class PerDtype:
             d._can_compile = False
 
     def __call__(self, *args):
-        dispatcher = self.serial if self.work(*args) < self.serial_below else self.dispatcher
-        key = (args[self.dtype_arg].dtype, dispatcher is self.serial)
+        serial = self.work(*args) < self.serial_below
+        dispatcher = self.serial if serial else self.dispatcher
+        key = (args[self.dtype_arg].dtype, serial)
         if key not in self.compiled:
             with self._lock:
                 if key not in self.compiled:

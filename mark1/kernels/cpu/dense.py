@@ -6,7 +6,7 @@ import numba
 import numpy as np
 
 from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY
-from mark1.kernels.cpu.gemm import SMALL_WORK, gemm_packed, gemm_small
+from mark1.kernels.cpu.gemm import SERIAL_WORK, SMALL_WORK, gemm_packed, gemm_small
 
 _NO_ARRAY = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
 
@@ -18,9 +18,13 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
     path: 'auto' (small products run single-threaded without packing), 'packed' or 'small' (for tests).
     """
     empty = _NO_ARRAY[out.dtype]
+    work = a.shape[0] * a.shape[1] * b.shape[1]
+    # gemm_packed runs single-threaded below SERIAL_WORK (see per_dtype): plan its tasks for one thread then,
+    # and skip numba.get_num_threads() (a lock and a C call, microseconds per call)
+    threads = numba.get_num_threads() if work >= SERIAL_WORK else 1
     args = (a, a if a2 is None else a2, a_code, b, b if b2 is None else b2, b_code, out,
-            empty if bias is None else bias, act, empty if colsum is None else colsum, numba.get_num_threads())
-    small = a.shape[0] * a.shape[1] * b.shape[1] <= SMALL_WORK
+            empty if bias is None else bias, act, empty if colsum is None else colsum, threads)
+    small = work <= SMALL_WORK
     if path == "small" or (path == "auto" and small):
         gemm_small(*args)
     else:
