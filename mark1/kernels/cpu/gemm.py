@@ -114,9 +114,18 @@ def _pack_b_panel(b, b2, b_code, bp, q, colsum):
 def _pack_a_rows(a, a2, a_code, ap, first_panel, k0, kc):
     """Row panels first_panel.. of op(a)[:, k0:k0+kc] into ap (panels x kc x MR, zero-padded rows)."""
     rows = a.shape[0]
+    # op(a) = x.T of a C-contiguous x (every dw = x.T @ delta): walk k outermost, so each step copies MR
+    # adjacent elements of one row of x instead of reading MR columns of x with a stride of a whole row
+    k_major = a_code == IDENTITY and a.strides[0] < a.strides[1]
     for local in range(ap.shape[0]):
         panel = ap[local]
         r0 = (first_panel + local) * MR
+        if k_major and r0 + MR <= rows:
+            for p in range(kc):
+                dst = panel[p]
+                for i in range(MR):
+                    dst[i] = a[r0 + i, k0 + p]
+            continue
         for i in range(MR):
             r = r0 + i
             if r >= rows:
