@@ -100,22 +100,21 @@ def test_numba_gemm_compiles_with_its_tile_in_registers(dtype_name, activation, 
 
 @pytest.mark.parametrize("dtype_name", ["float32", "float64"])
 def test_split_k_sum_compiles(dtype_name):
-    from mark1.kernels.cuda import matmul_numba
+    from mark1.kernels.cuda import stacked_sum
     from mark1.kernels.cuda.dtypes import numba_type
 
-    _check(matmul_numba.build_sum_splits(numba_type(dtype_name)), matmul_numba.sum_splits_signature(dtype_name),
-           dtype_name)
+    _check(stacked_sum.build(numba_type(dtype_name)), stacked_sum.signature(dtype_name), dtype_name)
 
 
 @pytest.mark.parametrize("dtype_name", ["float32", "float64"])
 @pytest.mark.parametrize("activation", ["identity", "sigmoid", "tanh", "relu"])
 def test_dense_backward_kernels_compile(dtype_name, activation):
-    from mark1.kernels.cuda import losses
+    from mark1.kernels.cuda import losses, stacked_sum
     from mark1.kernels.cuda.dtypes import numba_type
 
     dtype = numba_type(dtype_name)
     _check(losses.build_delta(dtype, activation), losses.delta_signature(dtype_name), dtype_name)
-    _check(losses.build_column_sum(dtype), losses.column_sum_signature(dtype_name), dtype_name)
+    _check(stacked_sum.build(dtype), stacked_sum.signature(dtype_name), dtype_name)  # sums db's chunks
 
 
 def test_image_diff_kernel_compiles():

@@ -7,7 +7,7 @@ launches are queued on the default stream and losses stay on the device until th
 
 from __future__ import annotations
 
-from mark1.kernels.cuda import elementwise, image, losses, matmul_numba, optimizers, rows
+from mark1.kernels.cuda import elementwise, image, losses, matmul_numba, optimizers, rows, stacked_sum
 from mark1.kernels.cuda.launch import (
     COL_ROWS,
     COL_TILE,
@@ -110,7 +110,7 @@ class CudaOps:
                          target[0] if bias is None else self._flat(bias), target,
                          not _transposed(a), _transposed(b), k_split)
         if splits > 1:
-            self._launch(matmul_numba.sum_splits_kernel(_dtype_name(out.dtype)), blocks_for(m * n), THREADS,
+            self._launch(stacked_sum.kernel(_dtype_name(out.dtype)), blocks_for(m * n), THREADS,
                          target.reshape(splits, m * n), out.reshape(-1))
 
     def _sum_to_scalar(self, parts, loss, scale: float) -> None:
@@ -144,7 +144,7 @@ class CudaOps:
         delta = parts if identity else self.xp.empty((m, n), dtype=dtype)  # identity: δ is dy, never written
         kernel = losses.delta_kernel(_dtype_name(dtype), activation)
         self._launch(kernel, (-(-n // COL_TILE), chunks), (COL_TILE, COL_ROWS), y, dy, delta, parts)
-        self._launch(losses.column_sum_kernel(_dtype_name(dtype)), blocks_for(n), THREADS, parts, db)
+        self._launch(stacked_sum.kernel(_dtype_name(dtype)), blocks_for(n), THREADS, parts, db)
         if identity:
             delta = dy
         self._gemm(x.T, delta, dw)

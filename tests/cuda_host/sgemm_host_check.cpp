@@ -2,7 +2,7 @@
 // stdin: one case per line,
 //   "M N K k_split sa0 sa1 sb0 sb1 a_k_contig b_n_contig act has_bias vec_a vec_b vec_c gx gy gz"
 // (strides in elements, flags from mark1.kernels.cuda.raw.plan; gz > 1: split-K, the gz partial products are
-// summed here as sum_splits does on the GPU). stdout: "ok <max error>" or "FAIL <max error>" per case.
+// summed here as stacked_sum does on the GPU). stdout: "ok <max error>" or "FAIL <max error>" per case.
 #include "cuda_host_shim.h"
 #include "sgemm.cu"
 

@@ -8,7 +8,8 @@ cached by numba per device). Under NUMBA_ENABLE_CUDASIM=1 the same kernels run i
 
     activations.py   act(x) and dy·act'(y) device functions per dtype (stable two-branch sigmoid)
     elementwise.py   sigmoid / tanh / relu forward and backward, grid-stride over flat arrays
-    matmul_numba.py  register-tiled GEMM with a bias + activation epilogue and split-K; sum_splits
+    matmul_numba.py  register-tiled GEMM with a bias + activation epilogue and split-K
+    stacked_sum.py   in-order sum of stacked partials: split-K's slices, the dense backward's db chunks
     rows.py          one block per row: softmax, softmax backward, softmax + cross-entropy, sum_to_scalar
     losses.py        MSE / BCE / BCE-with-logits (per-block partial sums) and the dense layer's δ + column sums
     optimizers.py    SGD (momentum, weight decay) and Adam, in place

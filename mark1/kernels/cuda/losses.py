@@ -98,7 +98,7 @@ def build_delta(dtype, activation: str, tile: int = COL_TILE, lanes: int = COL_R
 
     Block (tile columns x lanes row-lanes), grid (column tiles, row chunks): each thread walks its column
     down its chunk's rows, the lanes are added in shared memory, and `parts[chunk, col]` is written;
-    column_sum then adds the chunks. y and dy may be strided views (layout 'A').
+    stacked_sum.py then adds the chunks. y and dy may be strided views (layout 'A').
     """
     zero = dtype(0)
     backward = device_functions(dtype)[activation][1]
@@ -127,33 +127,10 @@ def build_delta(dtype, activation: str, tile: int = COL_TILE, lanes: int = COL_R
     return delta_colsum
 
 
-def build_column_sum(dtype):
-    zero = dtype(0)
-
-    def column_sum(parts, out):
-        """out[c] = sum over chunks of parts[chunk, c], in chunk order (deterministic)."""
-        for c in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-            s = zero
-            for k in range(parts.shape[0]):
-                s += parts[k, c]
-            out[c] = s
-
-    return column_sum
-
-
 def delta_signature(t: str) -> str:
     return f"void({t}[:, :], {t}[:, :], {t}[:, ::1], {t}[:, ::1])"
-
-
-def column_sum_signature(t: str) -> str:
-    return f"void({t}[:, ::1], {t}[::1])"
 
 
 @cache
 def delta_kernel(dtype_name: str, activation: str):
     return cuda.jit(build_delta(numba_type(dtype_name), activation))
-
-
-@cache
-def column_sum_kernel(dtype_name: str):
-    return cuda.jit(build_column_sum(numba_type(dtype_name)))

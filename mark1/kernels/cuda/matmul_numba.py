@@ -15,7 +15,7 @@ Transposed inputs are handled by indexing: a and b are strided views (layout 'A'
 (coalesced) instead of copying the input.
 
 Split-K: block z multiplies k in [z*k_split, (z+1)*k_split) and writes rows z*M .. z*M+M-1 of `out`, which
-then holds gridDim.z stacked partial products (summed by `sum_splits`); with one split, k_split = K.
+then holds gridDim.z stacked partial products (summed by stacked_sum.py); with one split, k_split = K.
 """
 
 from __future__ import annotations
@@ -173,29 +173,6 @@ def build(dtype, activation: str, has_bias: bool, tiling: Tiling):
 
 def signature(t: str) -> str:
     return f"void({t}[:, :], {t}[:, :], {t}[::1], {t}[:, ::1], boolean, boolean, int64)"
-
-
-def build_sum_splits(dtype):
-    zero = dtype(0)
-
-    def sum_splits(parts, out):
-        """out[i] = sum over splits s of parts[s, i], in split order (deterministic): split-K's second stage."""
-        for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-            s = zero
-            for z in range(parts.shape[0]):
-                s += parts[z, i]
-            out[i] = s
-
-    return sum_splits
-
-
-def sum_splits_signature(t: str) -> str:
-    return f"void({t}[:, ::1], {t}[::1])"
-
-
-@cache
-def sum_splits_kernel(dtype_name: str):
-    return cuda.jit(build_sum_splits(numba_type(dtype_name)))
 
 
 @cache
