@@ -12,9 +12,14 @@ import numpy as np
 from mark1.ops import to_numpy
 
 
+def to_host(x: Any) -> np.ndarray:
+    """A host NumPy view of a backend array, list or nested sequence (copied only from a GPU)."""
+    return to_numpy(x) if hasattr(x, "shape") else np.asarray(x)
+
+
 def host_features(x: Any, name: str = "X") -> np.ndarray:
     """x as a 2-D-or-more float host array; refuses non-numeric data and NaN/inf, naming the first bad cell."""
-    arr = to_numpy(x) if hasattr(x, "shape") else np.asarray(x)
+    arr = to_host(x)
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{name} has dtype {arr.dtype}; expected numbers (float or int)")
     if arr.ndim == 0:
@@ -38,7 +43,7 @@ def check_finite(arr: np.ndarray, name: str) -> None:
 
 def host_labels(y: Any, classes: int, name: str = "y") -> np.ndarray:
     """Integer class labels in [0, classes) as int64; the error names the first bad row."""
-    arr = to_numpy(y) if hasattr(y, "shape") else np.asarray(y)
+    arr = to_host(y)
     if arr.dtype.kind == "f":
         check_finite(arr, name)
         if (arr != np.round(arr)).any():
@@ -67,7 +72,3 @@ def split_validation(x: np.ndarray, y: np.ndarray, fraction: float) -> tuple[tup
 
 def batch_order(n: int, shuffle: bool, rng: np.random.Generator) -> np.ndarray:
     return rng.permutation(n) if shuffle else np.arange(n)
-
-
-def to_host(y: Any) -> np.ndarray:
-    return to_numpy(y) if hasattr(y, "shape") else np.asarray(y)

@@ -28,21 +28,24 @@ def _output_width(model) -> int:
     return dense[-1].out_features
 
 
-def _to_device(model, x, y, loss: Loss | None) -> tuple[Array, Array]:
-    """Check X and y on the host, then move both to the backend once, shaped for `loss`."""
+def _host_data(model, x, y, loss: Loss | None) -> tuple:
+    """X and y checked once on the host; y as int64 labels for classification, else floats shaped for `loss`."""
     x_host = data.host_features(x, "X")
     width = _output_width(model)
     if isinstance(loss, CrossEntropyLoss) or (loss is None and width > 1):
         y_host = data.host_labels(y, width, "y")
-        y_dev = ops.asarray(y_host, dtype="int64")
     else:
-        y_host = data.host_features(y, "y")
+        y_host = data.host_features(y, "y").astype(model.dtype, copy=False)
         if y_host.ndim == 1 and width == 1:
             y_host = y_host.reshape(-1, 1)
-        y_dev = ops.asarray(y_host, dtype=model.dtype)
     if len(y_host) != len(x_host):
         raise ValueError(f"X has {len(x_host)} rows but y has {len(y_host)}; they must match")
-    return ops.asarray(x_host, dtype=model.dtype), y_dev
+    return x_host, y_host
+
+
+def _to_device(model, x_host, y_host) -> tuple[Array, Array]:
+    """Move checked host data (from _host_data) to the backend, once."""
+    return ops.asarray(x_host, dtype=model.dtype), ops.asarray(y_host, dtype=y_host.dtype)
 
 
 def _correct(pred: Array, target: Array, loss: Loss | None) -> Array | None:
@@ -103,11 +106,12 @@ def fit(model, x, y, loss: Loss, optimizer, epochs: int = 10, batch_size: int = 
             raise ValueError(f"fit: {name} must be a positive int, got {value!r}")
     if validation_split and validation_data is not None:
         raise ValueError("fit: give validation_split or validation_data, not both")
-    x_host, y_host = data.host_features(x, "X"), y
+    x_host, y_host = _host_data(model, x, y, loss)
+    val_host = _host_data(model, *validation_data, loss) if validation_data is not None else None
     if validation_split:
-        (x_host, y_host), validation_data = data.split_validation(x_host, data.to_host(y), validation_split)
-    x_dev, y_dev = _to_device(model, x_host, y_host, loss)
-    val = _to_device(model, *validation_data, loss) if validation_data is not None else None
+        (x_host, y_host), val_host = data.split_validation(x_host, y_host, validation_split)
+    x_dev, y_dev = _to_device(model, x_host, y_host)
+    val = _to_device(model, *val_host) if val_host is not None else None
     monitor = monitor or ("val_loss" if val is not None else "loss")
     if monitor.startswith("val_") and val is None:
         raise ValueError(f"fit: monitor={monitor!r} needs validation_split or validation_data")
@@ -165,5 +169,5 @@ def predict(model, x, batch_size: int | None = None) -> Array:
 
 def evaluate(model, x, y, loss: Loss | None = None, batch_size: int | None = None) -> dict[str, float]:
     """{"loss": ..., "accuracy": ...} on (x, y); accuracy where it means something (classification)."""
-    x_dev, y_dev = _to_device(model, x, y, loss)
+    x_dev, y_dev = _to_device(model, *_host_data(model, x, y, loss))
     return _measure(model, x_dev, y_dev, loss, batch_size)
