@@ -12,17 +12,11 @@ import pytest
 import mark1 as m1
 from mark1 import nn
 
+from oracle import same_arrays, weights
+
 
 def _model():
     return nn.Sequential(nn.Dense(3, 5), nn.Tanh(), nn.Dense(5, 2))
-
-
-def _weights(model):
-    return [m1.to_numpy(p.data).copy() for p in model.parameters()]
-
-
-def _same(a, b):
-    return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def _trained(steps=3):
@@ -43,7 +37,7 @@ def test_round_trip_restores_weights_and_optimizer(tmp_path):
     fresh = _model()
     fresh_opt = nn.Adam(fresh.parameters(), lr=0.05)
     fresh.load(path, optimizer=fresh_opt)
-    assert _same(_weights(fresh), _weights(model))
+    assert same_arrays(weights(fresh), weights(model))
     assert fresh_opt.steps == opt.steps == 3
     for mine, theirs in zip(fresh_opt.state, opt.state, strict=True):
         for key in ("m", "v"):
@@ -64,19 +58,19 @@ def test_loads_on_every_backend(backend, tmp_path):
     with m1.backend("numpy"):
         model, _ = _trained()
         model.save(tmp_path / "w.npz")
-        expected = _weights(model)
+        expected = weights(model)
     other = _model()
     other.load(tmp_path / "w.npz")
-    assert _same(_weights(other), expected)
+    assert same_arrays(weights(other), expected)
     assert all(backend.owns(p.data) for p in other.parameters())
 
 
 def _refused(model, path, match):
-    before = _weights(model)
+    before = weights(model)
     with pytest.raises((ValueError, FileNotFoundError), match=match) as info:
         model.load(path)
     assert str(path) in str(info.value)
-    assert _same(before, _weights(model))
+    assert same_arrays(before, weights(model))
 
 
 def test_missing_file(tmp_path):
@@ -136,10 +130,10 @@ def test_optimizer_state_of_another_kind_is_refused(tmp_path):
     model, opt = _trained()
     model.save(tmp_path / "w.npz", optimizer=opt)
     other = _model()
-    before = _weights(other)
+    before = weights(other)
     with pytest.raises(ValueError, match="optimizer state is for Adam, not SGD"):
         other.load(tmp_path / "w.npz", optimizer=nn.SGD(other.parameters(), lr=0.1))
-    assert _same(before, _weights(other))
+    assert same_arrays(before, weights(other))
 
 
 def test_header_is_readable_json(tmp_path):

@@ -9,16 +9,14 @@ import pytest
 import mark1 as m1
 from mark1 import nn
 
+from oracle import same_arrays, weights
+
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 XOR_Y = np.array([0, 1, 1, 0], dtype=np.float32)
 
 
 def _xor_model():
     return nn.Sequential(nn.Dense(2, 8), nn.Sigmoid(), nn.Dense(8, 1), nn.Sigmoid())
-
-
-def _weights(model):
-    return [m1.to_numpy(p.data).copy() for p in model.parameters()]
 
 
 def _blobs(n=120, seed=0):
@@ -49,7 +47,7 @@ def test_backend_matches_numpy_reference_after_ten_steps(backend):
             model = nn.Sequential(nn.Dense(4, 16), nn.Sigmoid(), nn.Dense(16, 8), nn.ReLU(), nn.Dense(8, 3))
             model.fit(x, labels, loss=nn.CrossEntropyLoss(), optimizer=nn.Adam(model.parameters(), lr=0.01),
                       epochs=5, batch_size=32, progress=False)  # 64 / 32 * 5 = 10 steps
-            return _weights(model)
+            return weights(model)
 
     for ours, reference in zip(train(backend.name), train("numpy"), strict=True):
         np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-5)
@@ -89,10 +87,10 @@ def test_same_seed_same_training_different_seed_differs():
         model = _xor_model()
         model.fit(XOR_X, XOR_Y, loss=nn.MSELoss(), optimizer=nn.SGD(model.parameters(), lr=0.5), epochs=5,
                   batch_size=2, progress=False)
-        return _weights(model)
+        return weights(model)
 
-    assert all(np.array_equal(a, b) for a, b in zip(run(4), run(4), strict=True))
-    assert not all(np.array_equal(a, b) for a, b in zip(run(4), run(5), strict=True))
+    assert same_arrays(run(4), run(4))
+    assert not same_arrays(run(4), run(5))
 
 
 def test_relu_layers_get_he_init_unless_told():
@@ -139,22 +137,22 @@ def test_cross_entropy_refuses_labels_out_of_range():
 def test_fit_refuses_nan_before_the_first_step():
     m1.seed(0)
     model = _xor_model()
-    before = _weights(model)
+    before = weights(model)
     x = XOR_X.copy()
     x[2, 1] = np.nan
     with pytest.raises(ValueError, match=r"X contains nan at row 2, column 1"):
         model.fit(x, XOR_Y, loss=nn.BCELoss(), optimizer=nn.SGD(model.parameters(), lr=1.0), progress=False)
-    assert all(np.array_equal(a, b) for a, b in zip(before, _weights(model), strict=True))
+    assert same_arrays(before, weights(model))
 
 
 def test_fit_refuses_labels_out_of_range_before_training():
     x, labels = _blobs(20)
     labels[7] = 5
     model = nn.Sequential(nn.Dense(4, 3))
-    before = _weights(model)
+    before = weights(model)
     with pytest.raises(ValueError, match=r"y: label 5 at row 7 is out of range for 3 classes"):
         model.fit(x, labels, loss=nn.CrossEntropyLoss(), optimizer=nn.SGD(model.parameters(), lr=1.0), progress=False)
-    assert all(np.array_equal(a, b) for a, b in zip(before, _weights(model), strict=True))
+    assert same_arrays(before, weights(model))
 
 
 @pytest.mark.parametrize("bad", [np.array([[1 + 2j, 0]]), np.array([["a", "b"]], dtype=object)])
@@ -170,10 +168,10 @@ def test_optimizer_step_with_a_bad_gradient_changes_no_parameter():
     for p in model.parameters():
         p.grad = m1.asarray(np.ones(p.shape))
     model.parameters()[-1].grad = m1.asarray(np.ones(5))  # the last one is wrong: nothing may move
-    before = _weights(model)
+    before = weights(model)
     with pytest.raises(ValueError, match="parameter 3"):
         opt.step()
-    assert all(np.array_equal(a, b) for a, b in zip(before, _weights(model), strict=True))
+    assert same_arrays(before, weights(model))
 
 
 def test_optimizer_hyperparameters_are_checked():
