@@ -75,17 +75,16 @@ def sgemm(a, b, out, bias=None, activation: str = "identity", splits: int = 1, k
 
     With splits > 1 (no bias, identity), out is (splits * M, N): split z's partial product in rows z*M...
     """
-    import cupy
-
     m, k = a.shape
     n = b.shape[1]
     sa, sb = _elements(a.strides, a.itemsize), _elements(b.strides, b.itemsize)
     p = plan(m, n, sa, sb, a.data.ptr, b.data.ptr, out.data.ptr)
-    fn = _sgemm_function(cupy.cuda.Device().id, p.a_k_contig, p.b_n_contig, ACT_CODES[activation], bias is not None,
-                         min_blocks)
+    device = out.device  # the arrays' device, which need not be the current one
+    fn = _sgemm_function(device.id, p.a_k_contig, p.b_n_contig, ACT_CODES[activation], bias is not None, min_blocks)
     # the bias is read through its own stride: a view such as b[::2] or a matrix column is not contiguous
     bias_stride = 0 if bias is None else bias.strides[0] // bias.itemsize
-    args = (a, b, out if bias is None else bias, np.int64(bias_stride), out, np.int32(m), np.int32(n), np.int32(k), np.int32(k_split or k),
-            np.int64(sa[0]), np.int64(sa[1]), np.int64(sb[0]), np.int64(sb[1]),
+    args = (a, b, out if bias is None else bias, np.int64(bias_stride), out,
+            np.int32(m), np.int32(n), np.int32(k), np.int32(k_split or k), np.int64(sa[0]), np.int64(sa[1]), np.int64(sb[0]), np.int64(sb[1]),
             np.int32(p.vec_a), np.int32(p.vec_b), np.int32(p.vec_c))
-    fn((*p.grid, splits), (SGEMM_THREADS,), args)
+    with device:  # launched on that device's current stream, like every CuPy operation on these arrays
+        fn((*p.grid, splits), (SGEMM_THREADS,), args)
