@@ -9,6 +9,7 @@ numba kernels are queued on CuPy's current stream (as the RawKernel, CuPy's copi
 from __future__ import annotations
 
 import warnings
+
 from mark1.kernels.cuda import elementwise, image, losses, matmul_numba, optimizers, rows, stacked_sum
 from mark1.kernels.cuda.launch import (
     COL_ROWS,

@@ -84,7 +84,8 @@ def sgemm(a, b, out, bias=None, activation: str = "identity", splits: int = 1, k
     # the bias is read through its own stride: a view such as b[::2] or a matrix column is not contiguous
     bias_stride = 0 if bias is None else bias.strides[0] // bias.itemsize
     args = (a, b, out if bias is None else bias, np.int64(bias_stride), out,
-            np.int32(m), np.int32(n), np.int32(k), np.int32(k_split or k), np.int64(sa[0]), np.int64(sa[1]), np.int64(sb[0]), np.int64(sb[1]),
+            np.int32(m), np.int32(n), np.int32(k), np.int32(k_split or k),
+            np.int64(sa[0]), np.int64(sa[1]), np.int64(sb[0]), np.int64(sb[1]),
             np.int32(p.vec_a), np.int32(p.vec_b), np.int32(p.vec_c))
     with device:  # launched on that device's current stream, like every CuPy operation on these arrays
         fn((*p.grid, splits), (SGEMM_THREADS,), args)
