@@ -107,7 +107,8 @@ def softmax_cross_entropy(logits: Array, labels: Array, check_labels: bool = Tru
     """J = 1/m Σ (logsumexp(z_i) - z_i[label_i]) for integer labels in [0, classes); grad (softmax - onehot)/m.
 
     check_labels=False skips the range check (a device-to-host sync on the GPU) for labels already checked,
-    as `fit` does once before training.
+    as `fit` does once before training; a label out of range then gives NaN for its row's loss and gradient
+    (never a read outside the row), so the loss is NaN.
     """
     be = get_backend()
     dtype = check_float(be, "softmax_cross_entropy", logits=logits)

@@ -17,9 +17,19 @@ from mark1.backends import PRIORITY, unavailable_reason
 
 
 def _test_backends() -> list[str]:
+    """Every usable backend; or exactly those MARK1_TEST_BACKENDS names, each of which must be able to run here
+    (a typo or a broken backend dropped silently would skip the whole per-backend suite and pass)."""
     wanted = os.environ.get("MARK1_TEST_BACKENDS", "")
-    names = [n.strip() for n in wanted.split(",") if n.strip()] or list(PRIORITY)
-    return [n for n in names if unavailable_reason(n) is None]
+    names = [n.strip() for n in wanted.split(",") if n.strip()]
+    if not names:
+        return [n for n in PRIORITY if unavailable_reason(n) is None]
+    problems = [f"{n!r} is not a backend (valid names: {', '.join(PRIORITY)})" if n not in PRIORITY
+                else f"backend {n!r} cannot run here: {unavailable_reason(n)}"
+                for n in names if n not in PRIORITY or unavailable_reason(n) is not None]
+    if problems:
+        raise pytest.UsageError(f"MARK1_TEST_BACKENDS={wanted!r}: " + "; ".join(problems)
+                                + " (unset it to test every usable backend)")
+    return names
 
 
 TEST_BACKENDS = _test_backends()

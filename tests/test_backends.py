@@ -23,20 +23,46 @@ def test_unknown_name_lists_the_valid_ones():
         m1.use("tpu")
 
 
-def test_unusable_backend_raises_with_the_reason():
-    for name in ("cuda", "numba"):
-        reason = registry.unavailable_reason(name)
-        if reason is None:
-            continue
-        with pytest.raises(m1.BackendUnavailable, match=f"backend '{name}' is unavailable: "):
-            m1.use(name)
+@pytest.mark.parametrize("name", ["cuda", "numba"])
+def test_unusable_backend_raises_with_the_reason(monkeypatch, name):
+    """Made unusable by a stub, so the refusal is checked on machines where every backend runs too."""
+    monkeypatch.setattr(registry.backend_module(name), "unavailable_reason", lambda: "stub: the library is missing")
+    monkeypatch.setattr(registry, "_created", {})  # a backend created earlier must not be handed out
+    with pytest.raises(m1.BackendUnavailable, match=f"backend '{name}' is unavailable: stub: the library is missing"):
+        m1.use(name)
+    assert name not in m1.available_backends()
 
 
-def test_cuda_reason_names_what_is_missing():
-    reason = registry.unavailable_reason("cuda")
-    if reason is None:
-        pytest.skip("a CUDA device (or the simulator) is usable here")
-    assert any(word in reason for word in ("CuPy", "driver", "device", "not written"))
+def test_cuda_reason_names_what_is_missing(monkeypatch):
+    from mark1.backends import ops_cuda
+
+    real = ops_cuda.gpu_unavailable_reason()
+    assert real is None or any(word in real for word in ("CuPy", "driver", "device"))
+    monkeypatch.setitem(sys.modules, "cupy", None)  # `import cupy` now fails, as without the package
+    assert ops_cuda.gpu_unavailable_reason() == "CuPy is not installed (pip install 'mark1[cuda]')"
+
+
+@pytest.mark.parametrize("names", ["numpy,tpu", "cuda"])
+def test_an_unusable_name_in_mark1_test_backends_is_an_error(names):
+    """tests/conftest.py must refuse a name it cannot test, not drop it and pass an empty per-backend suite."""
+    import os
+
+    env = {**os.environ, "MARK1_TEST_BACKENDS": names}
+    env.pop("NUMBA_ENABLE_CUDASIM", None)  # the subprocess runs without the simulator: cuda needs a GPU there
+    gpu = registry.backend_module("cuda").gpu_unavailable_reason() is None
+    wanted = [n.strip() for n in names.split(",")]
+    bad = [n for n in wanted if n not in registry.PRIORITY or (n == "cuda" and not gpu)
+           or (n != "cuda" and registry.unavailable_reason(n) is not None)]
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--co", "-k", "numpy_is",
+                           __file__], capture_output=True, text=True, env=env, timeout=120)
+    output = done.stdout + done.stderr
+    if not bad:
+        assert done.returncode == 0, output
+        return
+    assert done.returncode != 0
+    assert f"MARK1_TEST_BACKENDS={names!r}: " in output
+    for name in bad:
+        assert f"{name!r} is not a backend" in output or f"backend {name!r} cannot run here: " in output, output
 
 
 def test_scoped_switch_restores_the_previous_backend():

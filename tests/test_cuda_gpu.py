@@ -206,3 +206,61 @@ def test_backend_reports_the_device_and_options(cuda):
     assert cuda.xp is cupy and cuda.options["matmul"] == "raw"
     assert cuda.device.startswith("cuda:")
     assert isinstance(m1.asarray(np.ones(3)), cupy.ndarray)
+
+
+# --- issue 15: what the stubs and the host emulation check, once more on the GPU itself -------------------
+
+@pytest.mark.parametrize("view", ["every other", "offset", "matrix column"])
+def test_dense_forward_with_a_bias_view(gemm, rng, view):
+    """The RawKernel read the bias at unit stride whatever its view: b[::2] or a column gave wrong outputs."""
+    x, w, big = rng.standard_normal((130, 9)), rng.standard_normal((9, 131)), rng.standard_normal((262, 5))
+    on_gpu = m1.asarray(big)
+    b_host, b = {"every other": (big[::2, 0], on_gpu[::2, 0]), "offset": (big[3:134, 0], on_gpu[3:134, 0]),
+                 "matrix column": (big[:131, 2], on_gpu[:131, 2])}[view]
+    expected = np.empty((130, 131))
+    ref.dense_forward(x, w, b_host, "sigmoid", expected)
+    got = m1.dense_forward(m1.asarray(x), m1.asarray(w), b, "sigmoid")
+    close(got, expected, np.abs(x) @ np.abs(w) + np.abs(b_host))
+
+
+def test_gemm_with_more_than_65535_row_tiles(gemm, rng):
+    """2^23 + 129 rows: more than 65 535 tiles of 128 rows, which a grid.y launch cannot hold."""
+    m = (1 << 23) + 129
+    x, w, b = rng.standard_normal((m, 3)).astype(np.float32), rng.standard_normal((3, 2)), rng.standard_normal(2)
+    y = m1.to_numpy(m1.dense_forward(m1.asarray(x), m1.asarray(w), m1.asarray(b), "identity"))
+    rows = np.r_[0:5, m - 300:m]  # the first and the last tiles
+    expected = x[rows].astype(np.float64) @ w + b
+    close(y[rows], expected, np.abs(x[rows]) @ np.abs(w) + np.abs(b))
+
+
+def test_ops_on_a_non_blocking_stream_give_the_same_answers(gemm, rng):
+    """Inside `with cupy.cuda.Stream(non_blocking=True)`, numba kernels must queue on that stream (as CuPy's
+    copies, its pool and .get() do): a loss read with float() right after the launches is already summed."""
+    import cupy
+
+    x, w, b = rng.standard_normal((513, 67)), rng.standard_normal((67, 10)), rng.standard_normal(10)
+    labels = rng.integers(0, 10, 513)
+    expected = np.empty((513, 10))
+    ref.dense_forward(x, w, b, "identity", expected)
+    ref_grad, ref_loss = np.empty((513, 10)), np.empty(1)
+    ref.softmax_cross_entropy(expected, labels, ref_grad, ref_loss)
+    with cupy.cuda.Stream(non_blocking=True):
+        for _ in range(3):  # pool buffers recycled between iterations
+            y = m1.dense_forward(m1.asarray(x), m1.asarray(w), m1.asarray(b), "identity")
+            loss, grad = layer_ops.softmax_cross_entropy(y, m1.asarray(labels, dtype="int64"), check_labels=False)
+            got_loss = float(loss)
+            assert got_loss == pytest.approx(float(ref_loss[0]), rel=1e-4)
+            close(grad, ref_grad, np.abs(ref_grad) + 1e-6)
+
+
+def test_ops_run_on_the_arrays_device():
+    import cupy
+
+    if cupy.cuda.runtime.getDeviceCount() < 2:
+        pytest.skip("needs two GPUs")
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((70, 33)), rng.standard_normal((33, 9))
+    with cupy.cuda.Device(1), m1.backend("cuda", matmul="numba"):
+        out = m1.sigmoid(m1.matmul(m1.asarray(a), m1.asarray(b)))
+        assert out.device.id == 1
+        close(out, 1 / (1 + np.exp(-(a @ b))))

@@ -22,6 +22,9 @@ HERE = Path(__file__).parent / "cuda_host"
 SHAPES = [(1, 1, 1), (5, 3, 7), (128, 128, 8), (130, 131, 12), (257, 260, 33)]  # (M, N, K)
 LAYOUTS = ("contiguous", "transposed", "strided")
 SPLIT_K = [((130, 12, 300), 104), ((5, 131, 33), 16), ((64, 64, 512), 256)]  # ((M, N, K), k_split)
+# (bias stride, bias offset) in elements: b[::3], b[5:], a column of a (N, 7) matrix, both at once
+BIAS_VIEWS = [(3, 0), (1, 5), (7, 2), (2, 1)]
+CONTIGUOUS_BIAS = [1, 0, 0]  # the trailing "bias_stride bias_offset poison" of a case line
 
 
 def _strides(layout: str, rows: int, cols: int) -> tuple[int, int]:
@@ -48,14 +51,15 @@ def _cases():
             sa, sb = _strides(la, m, k), _strides(lb, k, n)
             p = raw.plan(m, n, sa, sb, 0, 0, 0)
             yield (f"{m}x{k}@{k}x{n} {la}/{lb} act={act} bias={bias}",
-                   [m, n, k, k, *sa, *sb, p.a_k_contig, p.b_n_contig, act, bias, p.vec_a, p.vec_b, p.vec_c, *p.grid, 1])
+                   [m, n, k, k, *sa, *sb, p.a_k_contig, p.b_n_contig, act, bias, p.vec_a, p.vec_b, p.vec_c, *p.grid, 1,
+                    *CONTIGUOUS_BIAS])
     for m, n, k, la, lb, act, bias, k_split in _random_cases():
         sa, sb = _strides(la, m, k), _strides(lb, k, n)
         p = raw.plan(m, n, sa, sb, 0, 0, 0)
         splits = -(-k // k_split)
         yield (f"random {m}x{k}@{k}x{n} {la}/{lb} act={act} bias={bias} splits={splits}",
                [m, n, k, k_split, *sa, *sb, p.a_k_contig, p.b_n_contig, act, bias, p.vec_a, p.vec_b, p.vec_c,
-                *p.grid, splits])
+                *p.grid, splits, *CONTIGUOUS_BIAS])
     for (m, n, k), k_split in SPLIT_K:
         for la, lb in (("contiguous", "contiguous"), ("transposed", "transposed"), ("strided", "contiguous")):
             sa, sb = _strides(la, m, k), _strides(lb, k, n)
@@ -63,7 +67,24 @@ def _cases():
             splits = -(-k // k_split)
             yield (f"{m}x{k}@{k}x{n} {la}/{lb} split-K {splits} x {k_split}",
                    [m, n, k, k_split, *sa, *sb, p.a_k_contig, p.b_n_contig, 0, 0, p.vec_a, p.vec_b, p.vec_c, *p.grid,
-                    splits])
+                    splits, *CONTIGUOUS_BIAS])
+    for (m, n, k), (stride, offset) in zip([(5, 3, 7), (130, 131, 12), (9, 260, 16), (1, 6, 1)], BIAS_VIEWS,
+                                           strict=True):
+        yield (f"{m}x{k}@{k}x{n} bias stride {stride} offset {offset}", _bias_view_case(m, n, k, stride, offset))
+
+
+def _bias_view_case(m: int, n: int, k: int, stride: int, offset: int, poison: bool = False) -> list[int]:
+    """A row-major GEMM with a sigmoid + bias epilogue whose bias is a strided/offset view (m1.dense_forward(x, w,
+    b[::2]) or a matrix column): the kernel must read it through its stride, not at unit stride."""
+    sa, sb = _strides("contiguous", m, k), _strides("contiguous", k, n)
+    p = raw.plan(m, n, sa, sb, 0, 0, 0)
+    return [m, n, k, k, *sa, *sb, p.a_k_contig, p.b_n_contig, 1, 1, p.vec_a, p.vec_b, p.vec_c, *p.grid, 1,
+            stride, offset, poison]
+
+
+def _run_harness(harness: Path, lines) -> subprocess.CompletedProcess:
+    stdin = "\n".join(" ".join(str(int(v)) for v in line) for line in lines) + "\n"
+    return subprocess.run([str(harness)], input=stdin, capture_output=True, text=True, timeout=600)
 
 
 def _build(tmp_path_factory, *flags: str) -> Path:
@@ -98,13 +119,36 @@ def test_plan_takes_vector_paths_only_where_aligned():
 
 def test_sgemm_cu_matches_float64_on_cpu_threads(harness):
     names, lines = zip(*_cases(), strict=True)
-    stdin = "\n".join(" ".join(str(int(v)) for v in line) for line in lines) + "\n"
-    done = subprocess.run([str(harness)], input=stdin, capture_output=True, text=True, timeout=600)
+    done = _run_harness(harness, lines)
     results = done.stdout.split("\n")[: len(names)]
     assert len(results) == len(names), done.stderr
     failed = [f"{name}: {result}" for name, result in zip(names, results, strict=True) if not result.startswith("ok")]
     assert not failed, "\n".join(failed)
     assert done.returncode == 0
+
+
+def test_host_check_fails_a_nan_in_the_output(harness):
+    """One NaN written over C[0][0] after the kernel: the errors that follow are finite and must not hide it."""
+    done = _run_harness(harness, [_bias_view_case(9, 260, 16, 1, 0, poison=True), _bias_view_case(9, 260, 16, 1, 0)])
+    results = done.stdout.split("\n")
+    assert results[0].startswith("FAIL") and "NaN" in results[0], done.stdout
+    assert results[1].startswith("ok"), done.stdout
+    assert done.returncode == 1
+
+
+def test_grids_launch_for_any_number_of_rows():
+    """Past 65 535 row tiles (8.4 M float32 rows at 128 per tile) a grid.y launch fails: tiles go on grid.x."""
+    from mark1.kernels.cuda import launch, matmul_numba
+
+    for m, n in [(9_000_000, 10), (2**31 - 1, 1), (8_388_609, 257), (1, 1)]:
+        grids = {"raw": (raw.plan(m, n, (1, 1), (1, 1), 0, 0, 0).grid, raw.SGEMM_TILE, raw.SGEMM_TILE)}
+        for tiling in (matmul_numba.GPU_TILING, matmul_numba.GPU_TILING_F64):
+            grids[f"numba {tiling.bm}"] = (matmul_numba.tiles(m, n, tiling), tiling.bm, tiling.bn)
+        for name, ((gx, gy), bm, bn) in grids.items():
+            assert gx <= launch.MAX_GRID_X and gy <= launch.MAX_GRID_YZ, (name, m, n, gx, gy)
+            assert gx * gy == -(-m // bm) * -(-n // bn), (name, m, n)
+    with pytest.raises(ValueError, match="CUDA grids hold at most"):
+        raw.plan(2**31 - 1, 2**20, (1, 1), (1, 1), 0, 0, 0)
 
 
 def test_sgemm_cu_has_no_shared_memory_race(tmp_path_factory):
@@ -116,7 +160,6 @@ def test_sgemm_cu_has_no_shared_memory_race(tmp_path_factory):
     lines = ([line for name, line in cases if name.startswith("130x12@")][:3]  # two K slices: both buffers used
              + [line for name, line in cases if "split-K" in name][:3])
     assert len(lines) == 6
-    stdin = "\n".join(" ".join(str(int(v)) for v in line) for line in lines) + "\n"
-    done = subprocess.run([str(exe)], input=stdin, capture_output=True, text=True, timeout=600)
+    done = _run_harness(exe, lines)
     assert "ThreadSanitizer" not in done.stderr, done.stderr[:3000]
     assert done.returncode == 0 and done.stdout.count("ok") == len(lines), done.stdout + done.stderr[-2000:]

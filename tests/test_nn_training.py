@@ -39,6 +39,8 @@ def test_xor_reaches_four_of_four(backend):
 
 
 def test_backend_matches_numpy_reference_after_ten_steps(backend):
+    if backend.name == "numpy":  # numpy against numpy would check nothing; torch checks it in test_nn_torch.py
+        pytest.skip("the numpy backend is the reference here; test_nn_torch.py compares it with torch autograd")
     x, labels = _blobs(64)
 
     def train(name):

@@ -2,10 +2,13 @@
 
 Kernels live in mark1/kernels/cuda/; this file only shapes arguments (flat views, strides flags, scalars of
 the array's dtype) and sizes grids (kernels/cuda/launch.py). Nothing here synchronises with the host:
-launches are queued on the default stream and losses stay on the device until the caller reads them.
+numba kernels are queued on CuPy's current stream (as the RawKernel, CuPy's copies, its memory pool and
+`.get()` are), on the arrays' device, and losses stay on the device until the caller reads them.
 """
 
 from __future__ import annotations
+
+import warnings
 
 from mark1.kernels.cuda import elementwise, image, losses, matmul_numba, optimizers, rows, stacked_sum
 from mark1.kernels.cuda.launch import (
@@ -33,44 +36,89 @@ def _transposed(x) -> bool:
     return x.strides[0] == item and x.strides[1] != item
 
 
-def _simulator_wrapper():
-    """The simulator's device-array type: wrapping a NumPy array in it passes the array itself to the kernel.
+def _configure(kernel, grid, block, stream, few_blocks: bool):
+    """kernel[grid, block, stream]; few_blocks: the small grid is deliberate (a one-block final sum), so
+    numba-cuda's low-occupancy NumbaPerformanceWarning, issued here at configuration, would only be noise."""
+    launch = (lambda: kernel[grid, block]) if stream is None else (lambda: kernel[grid, block, stream])
+    if not few_blocks:
+        return launch()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Grid size .* low occupancy")
+        return launch()
+
+
+class SimulatorLauncher:
+    """Launches in numba's simulator, on NumPy arrays wrapped in its device-array type.
 
     Handing the simulator a bare NumPy array makes it "transfer" it, which copies, and refuses strided views;
     wrapped, the kernel indexes the caller's strided view directly, as it would a CuPy view on a GPU.
     """
-    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
 
-    return FakeCUDAArray
+    def __init__(self, ndarray) -> None:
+        from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+
+        self._ndarray, self._wrap = ndarray, FakeCUDAArray
+
+    def __call__(self, kernel, grid, block, args, few_blocks: bool = False) -> None:
+        args = tuple(self._wrap(x) if isinstance(x, self._ndarray) else x for x in args)
+        _configure(kernel, grid, block, None, few_blocks)(*args)
 
 
-def _cupy_wrapper():
-    """CuPy array -> numba device array over the same memory, through the CUDA Array Interface.
+class CupyLauncher:
+    """Launches numba kernels on CuPy arrays: in the arrays' device's context, on CuPy's current stream.
 
-    Both libraries queue work on the legacy default stream, so launches are already ordered. The interface's
-    "stream" entry is dropped: with it numba would wrap that stream in a new object at every launch and, by
-    default, block the host on it.
+    CuPy queues its copies, its RawKernels and `.get()` on its *current* stream and recycles pool memory in that
+    stream's order; a numba kernel on numba's default stream would race them inside `with cupy.cuda.Stream():`.
+    numba's wrapper of each CuPy stream is made once per (device, stream) and reused. numba's own current context
+    is device 0 unless told otherwise, so every launch enters the context of the device the arrays live on.
+    Arrays go through the CUDA Array Interface without its "stream" entry: with it numba would wrap that stream
+    anew at every launch and, by default, block the host on it.
     """
-    from numba import cuda
 
-    def wrap(x):
+    def __init__(self, cupy, cuda) -> None:
+        self._cupy, self._cuda = cupy, cuda
+        self._streams: dict[tuple[int, int], object] = {}
+
+    def _wrap(self, x):
         desc = {key: value for key, value in x.__cuda_array_interface__.items() if key != "stream"}
-        return cuda.from_cuda_array_interface(desc, owner=x, sync=False)
+        return self._cuda.from_cuda_array_interface(desc, owner=x, sync=False)
 
-    return wrap
+    def stream(self, device_id: int):
+        """numba's handle on CuPy's current stream (call with device_id current in CuPy and numba)."""
+        ptr = self._cupy.cuda.get_current_stream().ptr
+        stream = self._streams.get((device_id, ptr))
+        if stream is None:  # ptr 0 is the legacy default stream, numba's default_stream() too
+            stream = self._cuda.external_stream(ptr) if ptr else self._cuda.default_stream()
+            self._streams[device_id, ptr] = stream
+        return stream
+
+    def __call__(self, kernel, grid, block, args, few_blocks: bool = False) -> None:
+        ndarray = self._cupy.ndarray
+        device = next((x.device for x in args if isinstance(x, ndarray)), None)
+        if device is None:
+            device = self._cupy.cuda.Device()
+        with device, self._cuda.gpus[device.id]:  # CuPy's current stream is then that device's
+            args = tuple(self._wrap(x) if isinstance(x, ndarray) else x for x in args)
+            _configure(kernel, grid, block, self.stream(device.id), few_blocks)(*args)
 
 
 class CudaOps:
     """The kernels for one array module (cupy on a GPU, numpy in the simulator)."""
 
-    def __init__(self, xp, raw_matmul: bool, simulator: bool = False):
+    def __init__(self, xp, raw_matmul: bool, simulator: bool = False, launcher=None):
         self.xp = xp
         self.raw_matmul = raw_matmul
-        self._wrap = _simulator_wrapper() if simulator else _cupy_wrapper()
+        if launcher is None:
+            if simulator:
+                launcher = SimulatorLauncher(xp.ndarray)
+            else:
+                from numba import cuda
 
-    def _launch(self, kernel, grid, block, *args) -> None:
-        args = tuple(self._wrap(x) if isinstance(x, self.xp.ndarray) else x for x in args)
-        kernel[grid, block](*args)
+                launcher = CupyLauncher(xp, cuda)
+        self._launcher = launcher
+
+    def _launch(self, kernel, grid, block, *args, few_blocks: bool = False) -> None:
+        self._launcher(kernel, grid, block, args, few_blocks)
 
     def table(self) -> dict:
         ops = {name: self._elementwise_op(name) for name in _ELEMENTWISE}
@@ -115,7 +163,7 @@ class CudaOps:
 
     def _sum_to_scalar(self, parts, loss, scale: float) -> None:
         self._launch(rows.kernels(_dtype_name(loss.dtype))["sum_to_scalar"], 1, ROW_THREADS, parts, loss,
-                     loss.dtype.type(scale))
+                     loss.dtype.type(scale), few_blocks=True)
 
     # --- ops -----------------------------------------------------------------------------------------
 

@@ -60,14 +60,22 @@ def softmax_backward(y, dy, out):
 
 
 def softmax_cross_entropy(logits, labels, grad, loss):
-    """J = 1/m Σ_i (logsumexp(z_i) - z_i[label_i]); dJ/dz = (softmax(z) - onehot) / m."""
-    m = logits.shape[0]
-    rows = np.arange(m)
+    """J = 1/m Σ_i (logsumexp(z_i) - z_i[label_i]); dJ/dz = (softmax(z) - onehot) / m.
+
+    A label outside [0, classes) (only possible with check_labels=False) makes its row's loss and gradient NaN,
+    as on every backend: NumPy would wrap a negative label around to the last class, a GPU read outside the row.
+    """
+    m, classes = logits.shape
+    valid = (labels >= 0) & (labels < classes)
+    rows, cols = np.arange(m)[valid], labels[valid]
     z = logits - logits.max(axis=1, keepdims=True)
     lse = np.log(np.exp(z).sum(axis=1))
-    loss[0] = (lse - z[rows, labels]).sum() / m
+    row_loss = np.full(m, np.nan)
+    row_loss[valid] = lse[valid] - z[rows, cols]
+    loss[0] = row_loss.sum() / m
     np.exp(z - lse[:, None], out=grad)
-    grad[rows, labels] -= 1
+    grad[rows, cols] -= 1
+    grad[~valid] = np.nan
     grad /= m
 
 

@@ -69,7 +69,8 @@ class BCEWithLogitsLoss(Loss):
 class CrossEntropyLoss(Loss):
     """Softmax + negative log-likelihood of integer class labels, from logits (no Softmax layer before it).
 
-    check_labels=False skips the label range check, e.g. inside fit, which checks all labels once.
+    check_labels=False skips the label range check, e.g. inside fit, which checks all labels once; an
+    out-of-range label then makes the loss NaN (and its row's gradient), on every backend.
     """
 
     def __init__(self, check_labels: bool = True) -> None:

@@ -1,11 +1,15 @@
 // Runs sgemm.cu on CPU threads (cuda_host_shim.h) against a double-precision reference.
 // stdin: one case per line,
-//   "M N K k_split sa0 sa1 sb0 sb1 a_k_contig b_n_contig act has_bias vec_a vec_b vec_c gx gy gz"
+//   "M N K k_split sa0 sa1 sb0 sb1 a_k_contig b_n_contig act has_bias vec_a vec_b vec_c gx gy gz
+//    bias_stride bias_offset poison"
 // (strides in elements, flags from mark1.kernels.cuda.raw.plan; gz > 1: split-K, the gz partial products are
-// summed here as stacked_sum does on the GPU). stdout: "ok <max error>" or "FAIL <max error>" per case.
+// summed here as stacked_sum does on the GPU; the bias is element bias_offset + j * bias_stride of its buffer;
+// poison = 1 overwrites C[0][0] with NaN after the kernel, to prove the check sees it).
+// stdout: "ok <max error>" or "FAIL <max error>" per case; a NaN or infinite error is a failure outright.
 #include "cuda_host_shim.h"
 #include "sgemm.cu"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -15,12 +19,14 @@ struct Case {
     long long sa0, sa1, sb0, sb1;
     int akc, bnc, act, bias, va, vb, vc;
     unsigned gx, gy, gz;
+    long long bias_stride, bias_offset;
+    int poison;
 };
 
 template <bool AKC, bool BNC, int ACT, bool BIAS>
 void run(const Case& c, const float* A, const float* B, const float* bias, float* C) {
     launch(dim3{c.gx, c.gy, c.gz}, THREADS, [&] {
-        sgemm<AKC, BNC, ACT, BIAS>(A, B, bias, C, c.M, c.N, c.K, c.k_split, c.sa0, c.sa1, c.sb0, c.sb1, c.va, c.vb,
+        sgemm<AKC, BNC, ACT, BIAS>(A, B, bias, c.bias_stride, C, c.M, c.N, c.K, c.k_split, c.sa0, c.sa1, c.sb0, c.sb1, c.va, c.vb,
                                    c.vc);
     });
 }
@@ -64,30 +70,35 @@ int main() {
     unsigned seed = 12345;
     int failures = 0;
     while (std::cin >> c.M >> c.N >> c.K >> c.k_split >> c.sa0 >> c.sa1 >> c.sb0 >> c.sb1 >> c.akc >> c.bnc >> c.act >> c.bias >>
-           c.va >> c.vb >> c.vc >> c.gx >> c.gy >> c.gz) {
+           c.va >> c.vb >> c.vc >> c.gx >> c.gy >> c.gz >> c.bias_stride >> c.bias_offset >> c.poison) {
         size_t na = (c.M - 1) * c.sa0 + (c.K - 1) * c.sa1 + 1, nb = (c.K - 1) * c.sb0 + (c.N - 1) * c.sb1 + 1;
-        float *A = filled(na, seed), *B = filled(nb, seed), *bias = filled(c.N, seed);
+        size_t nbias = c.bias_offset + (c.N - 1) * c.bias_stride + 1;
+        float *A = filled(na, seed), *B = filled(nb, seed), *bias_buf = filled(nbias, seed);
+        const float* bias = bias_buf + c.bias_offset;
         size_t mn = size_t(c.M) * c.N;
         float* C = filled(mn * c.gz, seed);  // poisoned with noise: every element must be written
         dispatch(c, A, B, bias, C);
         for (unsigned z = 1; z < c.gz; ++z)  // split-K: add the partial products
             for (size_t i = 0; i < mn; ++i) C[i] += C[z * mn + i];
+        if (c.poison) C[0] = std::nanf("");
         double worst = 0;
+        bool not_finite = false;
         for (int i = 0; i < c.M; ++i)
             for (int j = 0; j < c.N; ++j) {
-                double s = c.bias ? bias[j] : 0.0, mag = std::fabs(s);
+                double s = c.bias ? bias[j * c.bias_stride] : 0.0, mag = std::fabs(s);
                 for (int k = 0; k < c.K; ++k) {
                     double t = double(A[i * c.sa0 + k * c.sa1]) * B[k * c.sb0 + j * c.sb1];
                     s += t;
                     mag += std::fabs(t);
                 }
                 double err = std::fabs(C[size_t(i) * c.N + j] - act_ref(c.act, s)) / (mag + 1e-30);
-                if (!(err <= worst)) worst = err;  // NaN makes this fail too
+                if (!std::isfinite(err)) not_finite = true;  // a later finite error must not hide it
+                else if (err > worst) worst = err;
             }
-        bool ok = worst < 1e-5;
+        bool ok = !not_finite && worst < 1e-5;
         failures += !ok;
-        std::printf("%s %.3g\n", ok ? "ok" : "FAIL", worst);
-        std::free(A); std::free(B); std::free(bias); std::free(C);
+        std::printf("%s %.3g%s\n", ok ? "ok" : "FAIL", worst, not_finite ? " (NaN or inf in the output)" : "");
+        std::free(A); std::free(B); std::free(bias_buf); std::free(C);
     }
     return failures ? 1 : 0;
 }

@@ -54,13 +54,21 @@ def _softmax_backward(y, dy, out):
 
 @jit  # not inlined at numba-IR level: that confuses numba's detection of the `total +=` reduction
 def _cross_entropy_row(logits, labels, grad, i, inv_m):
-    """grad[i] = (softmax(z_i) - onehot)/m; returns logsumexp(z_i) - z_i[label_i] (as float64)."""
+    """grad[i] = (softmax(z_i) - onehot)/m; returns logsumexp(z_i) - z_i[label_i] (as float64).
+
+    A label outside [0, classes) (only possible with check_labels=False) makes the row's loss and gradient NaN:
+    never a read outside the row, and a negative label does not wrap around to the last class.
+    """
+    label = labels[i]
+    if label < 0 or label >= logits.shape[1]:
+        for j in range(logits.shape[1]):
+            grad[i, j] = typed(logits[i, 0], math.nan)
+        return math.nan
     top = _row_max(logits, i)
     s = _exp_row(logits, i, top, grad)
     scale = inv_m / s
     for j in range(logits.shape[1]):
         grad[i, j] *= scale
-    label = labels[i]
     grad[i, label] -= inv_m
     return float(math.log(s) - (logits[i, label] - top))
 

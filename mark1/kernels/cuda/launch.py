@@ -28,6 +28,24 @@ def blocks_for(n: int, threads: int = THREADS) -> int:
     """Blocks for a grid-stride loop over n items: enough to cover n once, at most MAX_BLOCKS, at least 1."""
     return max(1, min(MAX_BLOCKS, -(-n // threads)))
 
+
+# CUDA's grid limits: gridDim.x up to 2^31 - 1 blocks, gridDim.y and gridDim.z up to 65 535.
+MAX_GRID_X = 2**31 - 1
+MAX_GRID_YZ = 65_535
+
+
+def gemm_grid(m: int, n: int, bm: int, bn: int) -> tuple[int, int]:
+    """(blocks, 1): a GEMM's BM x BN output tiles numbered along grid.x, column tile fastest.
+
+    Rows on grid.y would cap M at 65 535 tiles (8.4 M rows at BM = 128: a per-pixel MLP over a 4096^2
+    image); grid.x holds 2^31 - 1. The kernels recover (row tile, column tile) = divmod(blockIdx.x, ⌈N/BN⌉).
+    """
+    blocks = max(1, -(-m // bm)) * max(1, -(-n // bn))
+    if blocks > MAX_GRID_X:
+        raise ValueError(f"GEMM of {m} x {n} outputs needs {blocks} tiles of {bm} x {bn}; CUDA grids hold "
+                         f"at most {MAX_GRID_X}")
+    return blocks, 1
+
 # Split-K for GEMMs whose output has too few tiles to fill the GPU (the dense layer's dW = Xᵀδ: a small
 # in x out matrix, K = batch): below SPLIT_MIN_BLOCKS blocks, K is cut into slices of at least SPLIT_MIN_K
 # (a multiple of the tile depth) computed by separate blocks and summed by a second kernel.

@@ -27,7 +27,7 @@ from numba import cuda
 
 from mark1.kernels.cuda.activations import device_functions
 from mark1.kernels.cuda.dtypes import numba_type
-from mark1.kernels.cuda.launch import SIMULATOR
+from mark1.kernels.cuda.launch import SIMULATOR, gemm_grid
 
 # The load helpers must inline so the register arrays they fill stay registers (the simulator lacks the option).
 _inline_device = cuda.jit(device=True) if SIMULATOR else cuda.jit(device=True, forceinline=True)
@@ -112,8 +112,9 @@ def _make_kernel(dtype, act, has_bias: bool, t: Tiling):
         tid = cuda.threadIdx.x
         tx = tid % TX
         ty = tid // TX
-        row0 = cuda.blockIdx.y * BM
-        col0 = cuda.blockIdx.x * BN
+        col_tiles = (N + BN - 1) // BN  # tiles are numbered along grid.x (launch.gemm_grid)
+        row0 = (cuda.blockIdx.x // col_tiles) * BM
+        col0 = (cuda.blockIdx.x % col_tiles) * BN
 
         a_tile = cuda.shared.array((BK, A_ROW), dtype)  # a's slice, stored k-major: a_tile[k, m]
         b_tile = cuda.shared.array((BK, B_ROW), dtype)
@@ -182,5 +183,5 @@ def kernel(dtype_name: str, activation: str = "identity", has_bias: bool = False
 
 
 def tiles(m: int, n: int, tiling: Tiling) -> tuple[int, int]:
-    """Output tiles along n and m: the grid's x and y."""
-    return -(-n // tiling.bn), -(-m // tiling.bm)
+    """The launch grid's x and y: every output tile on grid.x (launch.gemm_grid), so any M launches."""
+    return gemm_grid(m, n, tiling.bm, tiling.bn)

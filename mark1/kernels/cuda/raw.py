@@ -12,6 +12,8 @@ from importlib import resources
 
 import numpy as np
 
+from mark1.kernels.cuda.launch import gemm_grid
+
 ACT_CODES = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3}
 SGEMM_THREADS = 256
 SGEMM_TILE = 128  # BM = BN in sgemm.cu
@@ -64,7 +66,7 @@ def plan(m: int, n: int, sa: tuple[int, int], sb: tuple[int, int], a_ptr: int, b
     vec_a = _vectorisable(a_ptr, sa1, sa0) if a_k_contig else _vectorisable(a_ptr, sa0, sa1)
     vec_b = _vectorisable(b_ptr, sb1, sb0) if b_n_contig else _vectorisable(b_ptr, sb0, sb1)
     vec_c = n % 4 == 0 and out_ptr % 16 == 0
-    return SgemmPlan(a_k_contig, b_n_contig, vec_a, vec_b, vec_c, (-(-n // SGEMM_TILE), -(-m // SGEMM_TILE)))
+    return SgemmPlan(a_k_contig, b_n_contig, vec_a, vec_b, vec_c, gemm_grid(m, n, SGEMM_TILE, SGEMM_TILE))
 
 
 def sgemm(a, b, out, bias=None, activation: str = "identity", splits: int = 1, k_split: int | None = None,
@@ -73,15 +75,17 @@ def sgemm(a, b, out, bias=None, activation: str = "identity", splits: int = 1, k
 
     With splits > 1 (no bias, identity), out is (splits * M, N): split z's partial product in rows z*M...
     """
-    import cupy
-
     m, k = a.shape
     n = b.shape[1]
     sa, sb = _elements(a.strides, a.itemsize), _elements(b.strides, b.itemsize)
     p = plan(m, n, sa, sb, a.data.ptr, b.data.ptr, out.data.ptr)
-    fn = _sgemm_function(cupy.cuda.Device().id, p.a_k_contig, p.b_n_contig, ACT_CODES[activation], bias is not None,
-                         min_blocks)
-    args = (a, b, out if bias is None else bias, out, np.int32(m), np.int32(n), np.int32(k), np.int32(k_split or k),
+    device = out.device  # the arrays' device, which need not be the current one
+    fn = _sgemm_function(device.id, p.a_k_contig, p.b_n_contig, ACT_CODES[activation], bias is not None, min_blocks)
+    # the bias is read through its own stride: a view such as b[::2] or a matrix column is not contiguous
+    bias_stride = 0 if bias is None else bias.strides[0] // bias.itemsize
+    args = (a, b, out if bias is None else bias, np.int64(bias_stride), out,
+            np.int32(m), np.int32(n), np.int32(k), np.int32(k_split or k),
             np.int64(sa[0]), np.int64(sa[1]), np.int64(sb[0]), np.int64(sb[1]),
             np.int32(p.vec_a), np.int32(p.vec_b), np.int32(p.vec_c))
-    fn((*p.grid, splits), (SGEMM_THREADS,), args)
+    with device:  # launched on that device's current stream, like every CuPy operation on these arrays
+        fn((*p.grid, splits), (SGEMM_THREADS,), args)

@@ -52,7 +52,7 @@ def _reducers(dtype, threads: int):
 @cache
 def build(dtype, threads: int = ROW_THREADS) -> dict:
     zero, one = dtype(0), dtype(1)
-    lowest = dtype(-math.inf)
+    lowest, nan = dtype(-math.inf), dtype(math.nan)
     block_sum, block_max = _reducers(dtype, threads)
 
     def softmax(x, out):
@@ -86,12 +86,22 @@ def build(dtype, threads: int = ROW_THREADS) -> dict:
             out[r, c] = y[r, c] * (dy[r, c] - d)
 
     def softmax_cross_entropy(z, labels, grad, row_loss, inv_m):
-        """grad[r] = (softmax(z[r]) - onehot(label)) / m; row_loss[r] = logsumexp(z[r]) - z[r, label]."""
+        """grad[r] = (softmax(z[r]) - onehot(label)) / m; row_loss[r] = logsumexp(z[r]) - z[r, label].
+
+        A label outside [0, cols) (only possible with check_labels=False) makes the row's loss and gradient NaN
+        instead of reading outside the row. The whole block returns, before any barrier: the label is per row.
+        """
         r = cuda.blockIdx.x
         t = cuda.threadIdx.x
         buf = cuda.shared.array(threads, dtype)
         cols = z.shape[1]
         label = labels[r]
+        if label < 0 or label >= cols:
+            for c in range(t, cols, threads):
+                grad[r, c] = nan
+            if t == 0:
+                row_loss[r] = nan
+            return
         m = lowest
         for c in range(t, cols, threads):
             m = max(m, z[r, c])

@@ -15,8 +15,10 @@
 // slice z of C (C is then gridDim.z stacked M x N matrices, summed by a second kernel). Used when the output
 // has too few tiles to fill the GPU (dW = X^T @ delta: small M x N, K = batch); k_split = K otherwise.
 //
+// bias is read through its stride s_bias (in elements), so a strided or offset view needs no copy.
+//
 // Limits: 1 <= M, N, K < 2^31; k_split a multiple of BK (keeps the shifted loads 16-byte aligned); C is
-// C-contiguous (row stride N); grid = (ceil(N/128), ceil(M/128), ceil(K/k_split)).
+// C-contiguous (row stride N); grid = (ceil(N/128) * ceil(M/128), 1, ceil(K/k_split)).
 
 #define BM 128
 #define BN 128
@@ -113,7 +115,7 @@ __device__ __forceinline__ void store_b(float (*Bs)[BN + PAD], const float r[4],
 template <bool A_K_CONTIG, bool B_N_CONTIG, int ACT, bool HAS_BIAS>
 __global__ void __launch_bounds__(THREADS, SGEMM_MIN_BLOCKS)
 sgemm(const float* __restrict__ A, const float* __restrict__ B, const float* __restrict__ bias,
-      float* __restrict__ C, int M, int N, int K, int k_split, long long sa0, long long sa1, long long sb0,
+      long long s_bias, float* __restrict__ C, int M, int N, int K, int k_split, long long sa0, long long sa1, long long sb0,
       long long sb1, int vec_a, int vec_b, int vec_c) {
     __shared__ __align__(16) float As[2][BK][BM + PAD];
     __shared__ __align__(16) float Bs[2][BK][BN + PAD];
@@ -126,7 +128,9 @@ sgemm(const float* __restrict__ A, const float* __restrict__ B, const float* __r
 
     const int tid = threadIdx.x;
     const int tx = tid & 15, ty = tid >> 4;
-    const int row0 = blockIdx.y * BM, col0 = blockIdx.x * BN;
+    // Tiles are numbered along grid.x, column tile fastest: grid.y would cap M at 65535 tiles (8.4 M rows).
+    const int col_tiles = (N + BN - 1) / BN;
+    const int row0 = int(blockIdx.x / col_tiles) * BM, col0 = int(blockIdx.x % col_tiles) * BN;
 
     float acc[8][8];
 #pragma unroll
@@ -185,7 +189,7 @@ sgemm(const float* __restrict__ A, const float* __restrict__ B, const float* __r
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
                 float x = acc[i][half * 4 + j];
-                if (HAS_BIAS && c + j < N) x += bias[c + j];
+                if (HAS_BIAS && c + j < N) x += bias[(c + j) * s_bias];  // any view: b[::2], a column
                 v[j] = activate<ACT>(x);
             }
             float* out = C + (long long)r * N + c;
@@ -203,8 +207,8 @@ sgemm(const float* __restrict__ A, const float* __restrict__ B, const float* __r
 // needs by name expression, e.g. "sgemm<true, true, 1, true>".
 #ifdef MARK1_INSTANTIATE_ALL
 #define MARK1_SGEMM_ARGS \
-    const float*, const float*, const float*, float*, int, int, int, int, long long, long long, long long, long long, \
-        int, int, int
+    const float*, const float*, const float*, long long, float*, int, int, int, int, long long, long long, \
+        long long, long long, int, int, int
 template __global__ void sgemm<true, true, 0, false>(MARK1_SGEMM_ARGS);
 template __global__ void sgemm<false, false, 1, true>(MARK1_SGEMM_ARGS);
 template __global__ void sgemm<true, false, 2, true>(MARK1_SGEMM_ARGS);
