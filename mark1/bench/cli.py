@@ -54,6 +54,8 @@ def register(subparsers) -> None:
                     "inside the mark1 source tree).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--full", action="store_true", help="every size (matmul up to 4096, sigmoid up to 2^26)")
+    p.add_argument("--gpu", action="store_true", help="the GPU run (bench/gpu_run.sh): only GPU contenders, at GPU "
+                                                      "sizes (matmul up to 8192, sigmoid 2^28, launch, train_step)")
     p.add_argument("--only", type=_csv, metavar="W1,W2", help="workloads: matmul,sigmoid,sigmoid_backward,dense,"
                                                                "train_step")
     p.add_argument("--backends", type=_csv, metavar="B1,B2", help="contenders to run (see below)")
@@ -63,8 +65,8 @@ def register(subparsers) -> None:
     p.add_argument("--repeat", type=int, default=5, help="timed repeats per figure (default %(default)s)")
     p.add_argument("--min-time", type=float, default=None,
                    help="seconds one repeat lasts at least (default 0.05, 0.2 with --full)")
-    p.add_argument("--out", type=Path, help="results file (default mark1-bench/<machine>.json, or "
-                                                      "bench/results/<machine>.json inside the source tree)")
+    p.add_argument("--out", type=Path, help="results file (*.json), or a folder for <machine>.json (default "
+                                            "mark1-bench/<machine>.json, bench/results/ inside the source tree)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--plain", action="store_true", help="plain-text table even when rich is installed")
     p.add_argument("--list", action="store_true", help="list the workloads, their sizes and the contenders "
@@ -95,6 +97,12 @@ def options_from_args(args: argparse.Namespace):
         raise ValueError(f"--threads must be at least 1, got {args.threads}")
     if args.repeat < 1:
         raise ValueError(f"--repeat must be at least 1, got {args.repeat}")
+    if args.gpu:
+        from mark1.bench import gpu
+
+        args.backends = args.backends or list(gpu.GPU_CONTENDERS)
+        args.sizes = args.sizes or list(gpu.GPU_SIZES)
+        args.only = args.only or list(dict.fromkeys(token.split("=")[0] for token in gpu.GPU_SIZES))
     contenders.check_selection(args.backends)
     sizes = workloads.parse_sizes(args.sizes) if args.sizes else None
     options = runner.Options(workloads=args.only, backends=args.backends, sizes=sizes, full=args.full,
@@ -115,7 +123,9 @@ def run_bench(args: argparse.Namespace) -> int:
         print(listing(options))
         return 0
     data = runner.run(options, argv=["mark1", *sys.argv[1:]])
-    out = args.out or default_results_dir() / f"{data['machine']}.json"
+    out = args.out or default_results_dir()
+    if out.suffix != ".json":   # a folder
+        out = out / f"{data['machine']}.json"
     table.print_table(data, plain=args.plain)
     try:
         path = results.save(data, out)
@@ -141,8 +151,8 @@ def listing(options) -> str:
         lines.append(f"  {workload.name:<17} {sizes}  ({workload.unit}) — {workload.description}")
     found, skipped = contenders.discover(options.backends)
     lines.append("contenders:")
-    lines += [f"  {c.name:<17} {c.device}: {c.description}" for c in found]
-    lines += [f"  {s['name']:<17} skipped: {s['reason']}" for s in skipped]
+    lines += [f"  {c.name:<22} {c.device}: {c.description}" for c in found]
+    lines += [f"  {s['name']:<22} skipped: {s['reason']}" for s in skipped]
     return "\n".join(lines)
 
 
