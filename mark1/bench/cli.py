@@ -65,6 +65,8 @@ def register(subparsers) -> None:
     p.add_argument("--repeat", type=int, default=5, help="timed repeats per figure (default %(default)s)")
     p.add_argument("--min-time", type=float, default=None,
                    help="seconds one repeat lasts at least (default 0.05, 0.2 with --full)")
+    p.add_argument("--isolate", action="store_true", help="each contender in its own process, every library's "
+                                                          "thread variables set to --threads before it starts")
     p.add_argument("--out", type=Path, help="results file (*.json), or a folder for <machine>.json (default "
                                             "mark1-bench/<machine>.json, bench/results/ inside the source tree)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -107,6 +109,7 @@ def options_from_args(args: argparse.Namespace):
     sizes = workloads.parse_sizes(args.sizes) if args.sizes else None
     options = runner.Options(workloads=args.only, backends=args.backends, sizes=sizes, full=args.full,
                              threads=args.threads, repeat=args.repeat, progress=not args.no_progress,
+                             isolate=args.isolate,
                              min_time=args.min_time if args.min_time is not None else 0.2 if args.full else 0.05)
     runner.plan(options)  # checks the workload names
     return options
