@@ -82,9 +82,11 @@ def _is_mark1_source(py_file: str) -> bool:
 
 @functools.lru_cache(maxsize=1)
 def _locator_class():
-    from numba.core.caching import InTreeCacheLocator
+    from numba.core import caching
 
-    class Mark1CacheLocator(InTreeCacheLocator):
+    in_tree = getattr(caching, "InTreeCacheLocator", None) or caching._InTreeCacheLocator   # numba < 0.66 name
+
+    class Mark1CacheLocator(in_tree):
         """numba's in-tree locator (source stamp, disambiguator) with the cache folder moved out of the tree."""
 
         def __init__(self, py_func, py_file, base: Path):
@@ -112,11 +114,12 @@ def _locator_class():
 
 def install_numba_locator() -> None:
     """Put mark1's locator first in numba's list (idempotent): call before any kernel is decorated."""
-    from numba.core.caching import CacheImpl
+    from numba.core import caching
 
+    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl   # numba < 0.66 name
     locator = _locator_class()
-    if locator not in CacheImpl._locator_classes:
-        CacheImpl._locator_classes.insert(0, locator)
+    if locator not in impl._locator_classes:
+        impl._locator_classes.insert(0, locator)
 
 
 # --- `mark1 cache` / `mark1 cache clear` -----------------------------------------------------------------
