@@ -11,10 +11,12 @@ and a kernel that inlines a helper from another file (expmath.py's exp) would lo
 that helper changed. `install_numba_locator()` (called by mark1/kernels/cpu/_jit.py before any kernel is
 decorated) therefore puts a locator first in numba's list that claims mark1's own source files and sends their
 cache to `kernel_cache_dir() / "numba"`; since the folder name changes with any kernel source, a stale cache
-can never load. It claims nothing else, so other libraries' numba caches stay where numba puts them, and an
-explicit NUMBA_CACHE_DIR (or NUMBA_CACHE_LOCATOR_CLASSES) still wins.
+can never load. It claims nothing else, so other libraries' numba caches stay where numba puts them. An explicit
+NUMBA_CACHE_DIR still decides the location (mark1's kernels go to NUMBA_CACHE_DIR/mark1/<the same key>), and
+NUMBA_CACHE_LOCATOR_CLASSES turns this locator off.
 
-`mark1 cache` prints the location and size; `mark1 cache clear` deletes the kernel folders (every version's).
+`mark1 cache` prints the location and size; `mark1 cache clear` deletes the kernel folders (every version's)
+under cache_root(), and leaves NUMBA_CACHE_DIR, the user's own folder, alone.
 """
 
 from __future__ import annotations
@@ -67,11 +69,14 @@ def kernel_cache_dir() -> Path:
 
 
 def numba_cache_dir() -> Path | None:
-    """Where numba writes mark1's kernels: None when the user's NUMBA_CACHE_DIR decides instead."""
+    """Where numba writes mark1's kernels: kernel_cache_dir()/numba, or the same keyed folder inside an explicit
+    NUMBA_CACHE_DIR (its location wins, the key still applies); None under NUMBA_CACHE_LOCATOR_CLASSES."""
     import numba
 
-    if numba.config.CACHE_DIR or getattr(numba.config, "CACHE_LOCATOR_CLASSES", None):
+    if getattr(numba.config, "CACHE_LOCATOR_CLASSES", None):
         return None
+    if numba.config.CACHE_DIR:
+        return Path(numba.config.CACHE_DIR) / "mark1" / kernel_cache_dir().name
     return kernel_cache_dir() / "numba"
 
 
@@ -140,15 +145,13 @@ def kernel_folders() -> list[Path]:
 
 def describe() -> dict:
     """The facts `mark1 info` and `mark1 cache` print."""
-    import numba
-
     folders = kernel_folders()
     return {
         "root": str(cache_root()),
         "current": str(kernel_cache_dir()),
         "bytes": sum(folder_size(p) for p in folders),
         "folders": len(folders),
-        "numba": str(numba_cache_dir() or f"NUMBA_CACHE_DIR={numba.config.CACHE_DIR} (set by you: numba decides)"),
+        "numba": str(numba_cache_dir() or "NUMBA_CACHE_LOCATOR_CLASSES is set: numba's locators decide"),
     }
 
 

@@ -56,8 +56,10 @@ def test_cache_location_overrides(monkeypatch, tmp_path):
     monkeypatch.setenv("MARK1_ISA", "avx2")
     assert cache.kernel_cache_dir() != native and "-avx2-" in cache.kernel_cache_dir().name
     monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path / "numba"))   # what NUMBA_CACHE_DIR sets
-    assert cache.numba_cache_dir() is None   # numba's own locator then decides, as the user asked
-    assert "NUMBA_CACHE_DIR" in cache.describe()["numba"]
+    # the user's location wins, the key still applies
+    assert cache.numba_cache_dir() == tmp_path / "numba" / "mark1" / cache.kernel_cache_dir().name
+    monkeypatch.setattr(numba.config, "CACHE_LOCATOR_CLASSES", "InTreeCacheLocator", raising=False)
+    assert cache.numba_cache_dir() is None and "LOCATOR" in cache.describe()["numba"]
     monkeypatch.delenv("MARK1_CACHE_DIR")
     assert cache.cache_root().name == "mark1"
 
@@ -66,9 +68,7 @@ def test_kernels_of_this_process_are_cached_outside_the_package():
     from mark1.kernels.cpu.elementwise import _forward_flat
 
     locator = _forward_flat.dispatcher._cache._impl._locator
-    if numba.config.CACHE_DIR:
-        pytest.skip("NUMBA_CACHE_DIR is set: numba's own locator decides")
-    assert Path(locator.get_cache_path()).is_relative_to(cache.kernel_cache_dir())
+    assert Path(locator.get_cache_path()).is_relative_to(cache.numba_cache_dir())
 
 
 def test_cache_clear_removes_kernel_folders_only(monkeypatch, tmp_path, capsys):
