@@ -8,7 +8,7 @@
 # at most its own cap and what is left of the budget, and a step cut short counts as failed.
 #
 # Runs from the source tree (PYTHONPATH=.; nothing is installed). Writes into OUTDIR (default bench/results):
-#   <gpu>.json           the benchmark figures (schema mark1-bench/1), e.g. nvidia-h100-80gb-hbm3.json
+#   <machine>.json       `mark1 bench --gpu`'s figures (schema mark1-bench/1), e.g. <cpu>-26c_nvidia-h100-80gb-hbm3.json
 #   gpu_run.log          everything printed by every step;   ncu-<kernel>.txt   one ncu report per GEMM
 # Every step runs even if an earlier one failed; the exit status is non-zero if any step failed.
 set -uo pipefail
@@ -71,7 +71,8 @@ step_sanitizer() {
 }
 
 step_bench() {
-    run "benchmark (CUDA events, medians, references in the same run)" 200 "$PY" bench/gpu_cuda.py --out "$OUT"
+    run "benchmark: mark1 bench --gpu (CUDA events, medians, references in the same run)" 200 \
+        "$PY" -m mark1 bench --gpu --no-progress --plain --out "$OUT"
 }
 
 step_ncu() {
@@ -84,7 +85,7 @@ step_ncu() {
         run "ncu $kernel n=4096" 40 ncu --kernel-name regex:gemm --launch-skip 1 --launch-count 1 \
             --section SpeedOfLight --section Occupancy --section LaunchStats --section MemoryWorkloadAnalysis \
             --section ComputeWorkloadAnalysis --section WarpStateStats --log-file "$OUT/ncu-$kernel.txt" \
-            "$PY" bench/gpu_cuda.py --profile "$kernel" 4096
+            "$PY" -m mark1.bench.gpu profile "$kernel" 4096
         grep -E "Duration|Registers Per Thread|Achieved Occupancy|Compute \(SM\) Throughput|Memory Throughput|Bank" \
             "$OUT/ncu-$kernel.txt" 2>/dev/null | tee -a "$LOG"
     done

@@ -2,14 +2,17 @@
 
 Layout: "__header__" holds JSON (format, mark1 version, architecture, parameter names/shapes/dtypes,
 optimizer hyperparameters, RNG state); "param/<name>" and "optim/<name>/<state>" hold host arrays. Saving
-writes a temporary file beside the target and renames it, so a crash never leaves a torn checkpoint;
-loading checks everything before it changes anything.
+writes a temporary file beside the target and renames it, so a crash never leaves a torn checkpoint (the
+next save of that path deletes a killed save's temporary); the file gets the mode an ordinary file would.
+Loading checks everything before it changes anything.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
@@ -53,8 +56,12 @@ def save(model, path: str | os.PathLike, optimizer=None, include_rng: bool = Fal
             for key, value in state.items():
                 arrays[f"optim/{names[id(p)]}/{key}"] = to_numpy(value)
     arrays["__header__"] = np.array(json.dumps(_header(model, optimizer, include_rng)))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
+    folder = path.parent if str(path.parent) else Path(".")
+    _remove_stale_temporaries(path)
+    # the temporary's name carries this process's id, so a later save can tell a dead writer's leftover
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=folder)
     try:
+        os.chmod(tmp, _mode_for(path))   # mkstemp makes it 0600; the checkpoint is an ordinary file
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
             f.flush()
@@ -65,7 +72,52 @@ def save(model, path: str | os.PathLike, optimizer=None, include_rng: bool = Fal
         raise
 
 
+def _mode_for(path: Path) -> int:
+    """The mode `open(path, "w")` would leave: the existing file's, else 0666 minus the umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    try:   # Linux states it without changing it (os.umask can only be read by setting it)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete `.name.<pid>-*.tmp` files beside path whose writing process is gone (a killed save's leftovers).
+
+    A temporary of a live process (another save of the same path, in this or another process) is kept.
+    """
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid_text = tmp.name[len(path.name) + 2:].split("-", 1)[0]
+        if pid_text.isdigit() and not _process_alive(int(pid_text)):
+            tmp.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:   # exists but belongs to someone else
+        return True
+    return True
+
+
 def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    if path.is_dir():
+        raise IsADirectoryError(f"checkpoint {path} is a directory, not a checkpoint file: give the .npz inside it")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:

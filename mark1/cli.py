@@ -1,6 +1,6 @@
-"""The `mark1` command: `mark1 info | bench | diff`.
+"""The `mark1` command: `mark1 info | bench | diff | cache`.
 
-Each subcommand lives beside what it drives (info.py, bench/cli.py, vision/cli.py) and exposes
+Each subcommand lives beside what it drives (info.py, bench/cli.py, vision/cli.py, cache.py) and exposes
 register(subparsers); this file only assembles them, so a missing part never breaks the others.
 """
 
@@ -10,12 +10,12 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMAND_MODULES = ("mark1.info", "mark1.bench.cli", "mark1.vision.cli")
+SUBCOMMAND_MODULES = ("mark1.info", "mark1.bench.cli", "mark1.vision.cli", "mark1.cache")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mark1", description="mark1: neural-network kernels on NumPy, Numba and CUDA")
-    sub = parser.add_subparsers(dest="command", metavar="{info,bench,diff}")
+    sub = parser.add_subparsers(dest="command", metavar="{info,bench,diff,cache}")
     sub.required = True
     for name in SUBCOMMAND_MODULES:
         try:

@@ -1,4 +1,4 @@
-"""`mark1 info`: versions, every backend with "usable" or the reason it is not, CPU and GPU."""
+"""`mark1 info`: versions, every backend with "usable" or the reason it is not, CPU, GPU and the kernel cache."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import importlib
 import platform
 from importlib import metadata
 
+from mark1 import cache
 from mark1.backends import PRIORITY, backend_module, unavailable_reason
 from mark1.hardware import cpu_count, cpu_model
 
@@ -43,6 +44,7 @@ def report() -> dict:
         "backends": {name: unavailable_reason(name) or "usable" for name in PRIORITY},
         "cpu": f"{cpu_model()} ({cpu_count()} cores available)",
         "gpu": gpu_name() or "none",
+        "cache": cache.describe(),
     }
 
 
@@ -51,7 +53,7 @@ def render(info: dict) -> str:
     lines += [f"  {name:<14} {version}" for name, version in info["packages"].items()]
     lines += ["", "backends (auto picks the first usable one):"]
     lines += [f"  {name:<7} {status}" for name, status in info["backends"].items()]
-    lines += ["", f"cpu: {info['cpu']}", f"gpu: {info['gpu']}"]
+    lines += ["", f"cpu: {info['cpu']}", f"gpu: {info['gpu']}", cache.render(info["cache"])]
     return "\n".join(lines)
 
 
@@ -67,6 +69,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("info", help="versions, usable backends, CPU and GPU")
+    parser = subparsers.add_parser("info", help="versions, usable backends, CPU, GPU and the kernel cache")
     parser.add_argument("--json", action="store_true", help="print the same facts as JSON")
     parser.set_defaults(run=run)

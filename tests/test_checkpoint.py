@@ -4,6 +4,9 @@ each refused with the file named and the model unchanged."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -161,3 +164,37 @@ def test_a_failed_save_leaves_the_old_file(tmp_path, monkeypatch):
         _model().save(path)
     assert path.read_bytes() == good
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_saved_file_mode_follows_the_umask(tmp_path):
+    model, _ = _trained()
+    old = os.umask(0o027)
+    try:
+        model.save(tmp_path / "w.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "w.npz").stat().st_mode & 0o777 == 0o640     # not mkstemp's 0600
+    os.chmod(tmp_path / "w.npz", 0o604)
+    model.save(tmp_path / "w.npz")                                   # an overwrite keeps the file's mode
+    assert (tmp_path / "w.npz").stat().st_mode & 0o777 == 0o604
+
+
+def test_next_save_clears_a_killed_saves_temporary(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)                                      # a process that has exited
+    path = tmp_path / "w.npz"
+    stale = tmp_path / f".w.npz.{dead_pid}-abc123.tmp"               # what kill -9 during a save leaves
+    live = tmp_path / f".w.npz.{os.getppid()}-def456.tmp"            # a save still running elsewhere
+    other = tmp_path / f".v.npz.{dead_pid}-abc123.tmp"               # another checkpoint's: not this save's
+    for f in (stale, live, other):
+        f.write_bytes(b"partial")
+    _model().save(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, live.name, other.name])
+
+
+def test_loading_a_directory_says_it_is_one(tmp_path):
+    model = _model()
+    before = weights(model)
+    with pytest.raises(IsADirectoryError, match=f"checkpoint {tmp_path} is a directory"):
+        model.load(tmp_path)
+    assert same_arrays(before, weights(model))

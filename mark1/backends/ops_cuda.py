@@ -68,6 +68,43 @@ def _shorten_switch_interval() -> None:
     sys.setswitchinterval(min(sys.getswitchinterval(), SIMULATOR_SWITCH_INTERVAL_S))
 
 
+def _lock_simulator_shared_arrays() -> None:
+    """Make the simulator's cuda.shared.array allocation atomic (numba-cuda 0.30's is not).
+
+    FakeCUDAShared.array looks the array up by source line and inserts a new np.empty when it is missing:
+    an unlocked check-then-insert. When the GIL switches threads between the two, two threads of one block
+    each insert their own array; they then write and sync on different buffers, and a tree reduction adds
+    slots nobody wrote (np.empty garbage: a loss of 8.8e4 instead of 0.12). The short switch interval above
+    makes such a switch likelier. A real GPU has one shared array per block, so the lock only restores the
+    semantics the kernels are written for; it is applied once, in simulator mode only.
+    """
+    import sys
+    import threading
+
+    from numba.cuda.simulator import kernelapi
+
+    unlocked = kernelapi.FakeCUDAShared.array
+    if getattr(unlocked, "mark1_locked", False):
+        return
+    lock = threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None or not hasattr(self, "_allocations"):
+            return unlocked(self, shape, dtype, alignment)   # dynamic shared memory: one buffer, no race
+        caller = sys._getframe(1)   # the kernel line, the same key numba's version takes from the stack
+        key = (caller.f_code.co_filename, caller.f_lineno)
+        if isinstance(dtype, kernelapi.types.Type):
+            dtype = kernelapi.numpy_support.as_dtype(dtype)
+        with lock:
+            found = self._allocations.get(key)
+            if found is None:
+                found = self._allocations[key] = np.empty(shape, dtype)
+        return found
+
+    array.mark1_locked = True
+    kernelapi.FakeCUDAShared.array = array
+
+
 def create(matmul: str | None = None) -> Backend:
     """The cuda Backend; matmul picks the float32 GEMM ("raw" default on a GPU, "numba" in the simulator)."""
     sim = simulator()
@@ -81,6 +118,7 @@ def create(matmul: str | None = None) -> Backend:
 
     if sim:
         _shorten_switch_interval()
+        _lock_simulator_shared_arrays()
         xp, device, ndimage = np, "CUDA simulator (numba.cuda on NumPy arrays)", "scipy.ndimage"
         asarray = lambda x, dtype: np.asarray(x, dtype=dtype)
         to_numpy, sync = np.asarray, lambda: None

@@ -8,7 +8,25 @@ from pathlib import Path
 
 from mark1.hardware import cpu_count
 
-RESULTS_DIR = Path("bench") / "results"
+RESULTS_DIR = Path("bench") / "results"   # inside a mark1 source tree
+USER_RESULTS_DIR = Path("mark1-bench")      # anywhere else, in the current directory
+
+
+def source_tree(start: Path | None = None) -> Path | None:
+    """The mark1 source tree holding `start` (default: the current directory), or None."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        pyproject = folder / "pyproject.toml"
+        if (folder / "mark1" / "bench").is_dir() and pyproject.is_file() and 'name = "mark1"' in pyproject.read_text():
+            return folder
+    return None
+
+
+def default_results_dir() -> Path:
+    """bench/results/ of the source tree when run inside one (the committed results live there), else
+    ./mark1-bench/: an installed user's `mark1 bench` never scatters folders named bench/ around."""
+    tree = source_tree()
+    return tree / RESULTS_DIR if tree else Path.cwd() / USER_RESULTS_DIR
 
 EPILOG = """\
 threads: every CPU contender gets --threads threads (default: all CPUs, so each uses the whole machine).
@@ -32,9 +50,12 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "bench", help="benchmark mark1's kernels against NumPy, PyTorch and CuPy on this machine",
         description="Run the benchmark suite (quick by default, under 3 minutes on 2 cores), print a table "
-                    "and write bench/results/<machine>.json and a PNG plot.",
+                    "and write <machine>.json and a PNG plot into ./mark1-bench/ (bench/results/ when run "
+                    "inside the mark1 source tree).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--full", action="store_true", help="every size (matmul up to 4096, sigmoid up to 2^26)")
+    p.add_argument("--gpu", action="store_true", help="the GPU run (bench/gpu_run.sh): only GPU contenders, at GPU "
+                                                      "sizes (matmul up to 8192, sigmoid 2^28, launch, train_step)")
     p.add_argument("--only", type=_csv, metavar="W1,W2", help="workloads: matmul,sigmoid,sigmoid_backward,dense,"
                                                                "train_step")
     p.add_argument("--backends", type=_csv, metavar="B1,B2", help="contenders to run (see below)")
@@ -44,7 +65,10 @@ def register(subparsers) -> None:
     p.add_argument("--repeat", type=int, default=5, help="timed repeats per figure (default %(default)s)")
     p.add_argument("--min-time", type=float, default=None,
                    help="seconds one repeat lasts at least (default 0.05, 0.2 with --full)")
-    p.add_argument("--out", type=Path, help="results file (default bench/results/<machine>.json)")
+    p.add_argument("--isolate", action="store_true", help="each contender in its own process, every library's "
+                                                          "thread variables set to --threads before it starts")
+    p.add_argument("--out", type=Path, help="results file (*.json), or a folder for <machine>.json (default "
+                                            "mark1-bench/<machine>.json, bench/results/ inside the source tree)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--plain", action="store_true", help="plain-text table even when rich is installed")
     p.add_argument("--list", action="store_true", help="list the workloads, their sizes and the contenders "
@@ -55,9 +79,10 @@ def register(subparsers) -> None:
                        description="Render one or more results files side by side: report.md (a markdown "
                                    "table) and report.png (throughput vs size, one panel per workload and "
                                    "machine).")
-    r.add_argument("files", nargs="*", type=Path, help="results JSON files (default: bench/results/*.json)")
-    r.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="where to write report.md and report.png "
-                                                                     "(default %(default)s)")
+    r.add_argument("files", nargs="*", type=Path, help="results JSON files (default: *.json in the "
+                                                                    "results folder, as for `mark1 bench`)")
+    r.add_argument("--out-dir", type=Path, help="where to write report.md and report.png (default: the results "
+                                                "folder)")
     r.set_defaults(run=run_report)
 
 
@@ -74,10 +99,17 @@ def options_from_args(args: argparse.Namespace):
         raise ValueError(f"--threads must be at least 1, got {args.threads}")
     if args.repeat < 1:
         raise ValueError(f"--repeat must be at least 1, got {args.repeat}")
+    if args.gpu:
+        from mark1.bench import gpu
+
+        args.backends = args.backends or list(gpu.GPU_CONTENDERS)
+        args.sizes = args.sizes or list(gpu.GPU_SIZES)
+        args.only = args.only or list(dict.fromkeys(token.split("=")[0] for token in gpu.GPU_SIZES))
     contenders.check_selection(args.backends)
     sizes = workloads.parse_sizes(args.sizes) if args.sizes else None
     options = runner.Options(workloads=args.only, backends=args.backends, sizes=sizes, full=args.full,
                              threads=args.threads, repeat=args.repeat, progress=not args.no_progress,
+                             isolate=args.isolate,
                              min_time=args.min_time if args.min_time is not None else 0.2 if args.full else 0.05)
     runner.plan(options)  # checks the workload names
     return options
@@ -94,14 +126,16 @@ def run_bench(args: argparse.Namespace) -> int:
         print(listing(options))
         return 0
     data = runner.run(options, argv=["mark1", *sys.argv[1:]])
-    out = args.out or RESULTS_DIR / f"{data['machine']}.json"
+    out = args.out or default_results_dir()
+    if out.suffix != ".json":   # a folder
+        out = out / f"{data['machine']}.json"
     table.print_table(data, plain=args.plain)
     try:
         path = results.save(data, out)
         png = plots.plot([data], path.with_suffix(".png"))
     except OSError as e:
         return _fail(f"cannot write the results to {out}: {e.strerror or e}")
-    print(f"\nwrote {path} and {png}")
+    print(f"\nwrote {path.resolve()}\n  and {png.resolve()}")
     wrong = [f for f in data["figures"] if f["status"] == "wrong"]
     if wrong:
         print(f"{len(wrong)} figure(s) failed the correctness check: see the table", file=sys.stderr)
@@ -120,8 +154,8 @@ def listing(options) -> str:
         lines.append(f"  {workload.name:<17} {sizes}  ({workload.unit}) — {workload.description}")
     found, skipped = contenders.discover(options.backends)
     lines.append("contenders:")
-    lines += [f"  {c.name:<17} {c.device}: {c.description}" for c in found]
-    lines += [f"  {s['name']:<17} skipped: {s['reason']}" for s in skipped]
+    lines += [f"  {c.name:<22} {c.device}: {c.description}" for c in found]
+    lines += [f"  {s['name']:<22} skipped: {s['reason']}" for s in skipped]
     return "\n".join(lines)
 
 
@@ -129,15 +163,17 @@ def run_report(args: argparse.Namespace) -> int:
     from mark1.bench import report
     from mark1.bench.results import ResultsFileError
 
-    files = args.files or sorted(RESULTS_DIR.glob("*.json"))
+    folder = default_results_dir()
+    files = args.files or sorted(folder.glob("*.json"))
     if not files:
-        return _fail(f"no results files given and none in {RESULTS_DIR}/; run `mark1 bench` first")
+        return _fail(f"no results files given and none in {folder}/; run `mark1 bench` first")
+    out_dir = args.out_dir or folder
     try:
-        md, png = report.write_report(files, args.out_dir)
+        md, png = report.write_report(files, out_dir)
     except ResultsFileError as e:
         return _fail(str(e))
     except OSError as e:
-        return _fail(f"cannot write the report to {args.out_dir}: {e.strerror or e}")
+        return _fail(f"cannot write the report to {out_dir}: {e.strerror or e}")
     print(md.read_text())
-    print(f"wrote {md} and {png}")
+    print(f"wrote {md.resolve()}\n  and {png.resolve()}")
     return 0

@@ -1,10 +1,11 @@
 """Who competes: every usable mark1 backend (found through the registry) and the reference libraries.
 
-Contender names: `mark1-<backend>` for each backend in the registry, and the references `numpy`
+Contender names: `mark1-<backend>` for each backend in the registry, the GPU variants of mark1/bench/gpu.py
+(`mark1-cuda-numba`, `mark1-cuda-raw-2blocks`), and the references `numpy`
 (NumPy/OpenBLAS, the CPU reference), `torch` (PyTorch CPU), `torch-cuda` and `cupy` (cuBLAS, the GPU
 reference). A name given to --backends selects the contender of that name and the mark1 backend of that
-name, so `--backends numba,numpy` runs mark1-numba, mark1-numpy and numpy. The device's reference always
-runs, because every ratio is taken against it.
+name, so `--backends numba,numpy` runs mark1-numba, mark1-numpy and numpy. The reference of every device
+with a selected contender runs, because every ratio is taken against it (`--backends cuda` runs no CPU one).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 import mark1 as m1
 from mark1.backends.registry import PRIORITY, resolve, unavailable_reason
-from mark1.bench import machine, references
+from mark1.bench import gpu, machine, references
 from mark1.bench import workloads as wl
 from mark1.bench.references import Arrays, Builder, Prepared
 from mark1.bench.timing import CpuClock, CupyEventClock, TorchEventClock
@@ -38,14 +39,19 @@ class Contender:
     activate: Callable[[], AbstractContextManager] = field(default=nullcontext)
 
     def supports(self, workload: str) -> bool:
-        return workload in self.builders
+        return _builder_name(workload) in self.builders
 
     def prepare(self, workload: str, inputs: Arrays) -> Prepared:
-        return self.builders[workload](inputs)
+        return self.builders[_builder_name(workload)](inputs)
+
+
+def _builder_name(workload: str) -> str:
+    known = wl.WORKLOADS.get(workload)
+    return (known.builds_as if known else None) or workload
 
 
 def all_names() -> list[str]:
-    return [f"mark1-{n}" for n in PRIORITY] + list(REFERENCE_NAMES)
+    return [f"mark1-{n}" for n in PRIORITY] + [name for name, _ in gpu.contender_factories()] + list(REFERENCE_NAMES)
 
 
 def check_selection(tokens: list[str] | None) -> None:
@@ -77,6 +83,9 @@ def discover(tokens: list[str] | None = None) -> tuple[list[Contender], list[dic
             skipped.append({"name": name, "reason": f"{type(e).__name__}: {e}"})
             continue
         found.append(contender)
+    if tokens:   # a device's reference runs only for that device's selected contenders (gpu_run.sh: GPU only)
+        devices = {c.device for c in found if c.name not in REFERENCE.values() or c.name in tokens}
+        found = [c for c in found if c.name not in REFERENCE.values() or c.device in devices]
     return found, skipped
 
 
@@ -85,7 +94,7 @@ class Unusable(Exception):
 
 
 def _candidates() -> list[tuple[str, Callable[[], Contender]]]:
-    out = [(f"mark1-{n}", lambda n=n: _mark1_contender(n)) for n in PRIORITY]
+    out = [(f"mark1-{n}", lambda n=n: mark1_contender(n)) for n in PRIORITY] + gpu.contender_factories()
     out += [("numpy", _numpy_contender), ("torch", lambda: _torch_contender("cpu")),
             ("torch-cuda", lambda: _torch_contender("cuda")), ("cupy", _cupy_contender)]
     return out
@@ -118,16 +127,17 @@ def _cupy_contender() -> Contender:
     return Contender("cupy", "gpu", f"CuPy {cupy.__version__} (cuBLAS)", references.cupy_builders(), CupyEventClock)
 
 
-def _mark1_contender(backend_name: str) -> Contender:
+def mark1_contender(backend_name: str, **options) -> Contender:
+    """mark1-<backend_name>, the backend created with `options` (e.g. matmul="numba" for cuda)."""
     reason = unavailable_reason(backend_name)
     if reason:
         raise Unusable(reason)
-    be = resolve(backend_name)
+    be = resolve(backend_name, **options)
     on_gpu = be.xp.__name__.split(".")[0] == "cupy"   # where its arrays live decides the clock, not the name
     clock = CupyEventClock if on_gpu else (lambda: CpuClock(be.synchronize))
     return Contender(f"mark1-{backend_name}", "gpu" if on_gpu else "cpu",
                      f"mark1 {backend_name} backend on {be.device}", mark1_builders(), clock,
-                     activate=lambda: m1.backend(backend_name))
+                     activate=lambda: m1.backend(backend_name, **options))
 
 
 def mark1_builders() -> dict[str, Builder]:

@@ -1,7 +1,9 @@
-"""The PNG of `mark1 bench report`: one panel per workload (rows) and machine (columns).
+"""The PNG of `mark1 bench report`: one row per workload, two columns per machine.
 
-Each panel: throughput against problem size per contender, log-log, the spread over repeats as error bars,
+Left panel: throughput against problem size per contender, log-log, the spread over repeats as error bars,
 matmul's MLP layer shapes as hollow squares apart from the square sweep, and each device's peak as a line.
+Right panel: the ratio view, each contender's figure ÷ the same-device reference's measured in the same run
+(1 = level with NumPy on the CPU, cuBLAS on the GPU), so who wins is visible at a glance.
 """
 
 from __future__ import annotations
@@ -22,15 +24,14 @@ def plot(runs: list[dict], path: str | Path) -> Path:
     workloads = sorted({f["workload"] for run in runs for f in run["figures"]}, key=workload_order)
     contenders = sorted({f["contender"] for run in runs for f in run["figures"]})
     colors = {c: plt.cm.tab10(i % 10) for i, c in enumerate(contenders)}
-    fig, axes = plt.subplots(len(workloads), len(runs), figsize=(6.4 * len(runs), 3.6 * len(workloads)),
-                             squeeze=False, sharey="row")
+    fig, axes = plt.subplots(len(workloads), 2 * len(runs), figsize=(6.4 * 2 * len(runs), 3.6 * len(workloads)),
+                             squeeze=False)
     for col, run in enumerate(runs):
         for row, name in enumerate(workloads):
-            _panel(axes[row][col], run, name, colors)
-            if col:
-                axes[row][col].set_ylabel("")
-    fig.suptitle("mark1 bench: throughput vs problem size\n(median over repeats; bars: slowest–fastest repeat)",
-                 fontsize=11)
+            _panel(axes[row][2 * col], run, name, colors)
+            _ratio_panel(axes[row][2 * col + 1], run, name, colors)
+    fig.suptitle("mark1 bench: throughput vs problem size (left) and ÷ the same-run reference (right)\n"
+                 "(median over repeats; bars: slowest–fastest repeat)", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))   # leave half an inch for the title
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +73,32 @@ def _panel(ax, run: dict, workload: str, colors: dict) -> None:
         ax.legend(fontsize=7, loc="best")
     else:
         ax.text(0.5, 0.5, "no results", ha="center", va="center", transform=ax.transAxes)
+
+
+def _ratio_panel(ax, run: dict, workload: str, colors: dict) -> None:
+    ok = [f for f in run["figures"] if f["workload"] == workload and f["status"] == "ok"
+          and f.get("ratio_to_reference")]
+    references = sorted({f["reference"] for f in ok if f.get("reference")})
+    for contender in sorted({f["contender"] for f in ok} - set(references)):
+        mine = sorted((f for f in ok if f["contender"] == contender), key=lambda f: f["x"])
+        series = [f for f in mine if len(set(f.get("dims", ()))) <= 1]
+        others = [f for f in mine if f not in series]
+        for figs, style in ((series, dict(marker="o", label=contender)),
+                            (others, dict(marker="s", linestyle="none", markerfacecolor="none"))):
+            if figs:
+                ax.plot([f["x"] for f in figs], [f["ratio_to_reference"] for f in figs], color=colors[contender],
+                        markersize=4, **style)
+    ax.axhline(1.0, color="black", linewidth=1.0, label=f"= {' / '.join(references) or 'reference'}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_title(f"{workload} — {run['machine']}: ÷ reference", fontsize=10)
+    ax.set_xlabel(next((f["x_label"] for f in ok), ""))
+    ax.set_ylabel("× reference (higher is faster)")
+    ax.grid(True, which="both", alpha=0.3)
+    if ok:
+        ax.legend(fontsize=7, loc="best")
+    else:
+        ax.text(0.5, 0.5, "no ratios", ha="center", va="center", transform=ax.transAxes)
 
 
 def _errorbar(ax, figs: list[dict], **style) -> None:

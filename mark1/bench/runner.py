@@ -37,6 +37,9 @@ class Options:
     progress: bool = True
     copy_bytes: int | None = None          # bandwidth benchmark array size (None: machine.COPY_BYTES)
     settle_s: float = 0.1                  # idle before each figure: see measure()
+    isolate: bool = False                  # each contender in its own process (mark1/bench/isolate.py)
+    exact: bool = False                    # run exactly the contenders named in backends (an isolated child)
+    peaks: dict | None = None              # peaks measured already (by an isolated run's parent)
 
     @property
     def suite(self) -> str:
@@ -67,19 +70,27 @@ def run(options: Options, argv: list[str] | None = None, log: Callable[[str], No
     pairs = plan(options)
     threads = machine.set_threads(options.threads)
     contenders, skipped = discover(options.backends)
+    if options.exact:
+        contenders = [c for c in contenders if c.name in options.backends]
     say = log or tqdm.write
     for s in skipped:
         say(f"skipped {s['name']}: {s['reason']}")
     if threads.get("numpy_blas") != options.threads:
         say(f"note: NumPy's BLAS uses {threads.get('numpy_blas')} threads, not {options.threads}: without "
             f"threadpoolctl it keeps what it read at import; export OPENBLAS_NUM_THREADS={options.threads}")
-    say(f"threads: {fmt_threads(threads)}; measuring memory bandwidth ...")
-    peaks = measure_peaks(contenders, options.threads, options.copy_bytes)
-    tasks = [(w, s, [c for c in contenders if c.supports(w.name)]) for w, s in pairs]
+    if options.peaks is None:
+        say(f"threads: {fmt_threads(threads)}; measuring memory bandwidth ...")
+    peaks = options.peaks or measure_peaks(contenders, options.threads, options.copy_bytes)
     figures: list[dict] = []
     interrupted = False
     try:
-        _measure_all(tasks, options, peaks, figures, say)
+        if options.isolate:
+            from mark1.bench import isolate
+
+            isolate.measure_each_in_its_own_process(options, contenders, peaks, figures, say)
+        else:
+            tasks = [(w, s, [c for c in contenders if c.supports(w.name)]) for w, s in pairs]
+            _measure_all(tasks, options, peaks, figures, say)
     except KeyboardInterrupt:   # Ctrl-C: keep what was measured, the file says the run is incomplete
         interrupted = True
         say(f"interrupted: keeping the {len(figures)} figures measured so far")

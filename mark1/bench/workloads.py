@@ -49,6 +49,7 @@ class Workload:
     make_inputs: Callable[[Size, np.random.Generator], Arrays]
     oracle: Callable[[Arrays], Arrays]                  # expected results (float64), same keys as a fetch
     check: Callable[[Arrays, Arrays, Arrays], float] = field(default=None)  # (inputs, got, expected) -> error
+    builds_as: str | None = None   # computed by the contenders' builders of that workload (launch: sigmoid)
 
     def throughput(self, size: Size, seconds: float) -> float:
         """The figure in `unit` for one call taking `seconds`."""
@@ -282,6 +283,11 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
         full=tuple(_batch(n) for n in (256, 1024, 4096, 16384)),
         work=_train_flop, make_inputs=_train_inputs, oracle=_train_oracle, check=check_train,
     ),
+    Workload(
+        "launch", "y = σ(x) on 1024 float32 elements: a call is almost all dispatch overhead (calls/s)", "steps/s",
+        "byte", "elements", quick=(_elements(1024),), full=(_elements(1024),), work=lambda s: 8.0 * s.dims[0],
+        make_inputs=_sigmoid_inputs, oracle=_sigmoid_oracle, check=check_sampled, builds_as="sigmoid",
+    ),
 )}
 
 SIZE_FROM_INT: dict[str, Callable[[int], Size]] = {
@@ -290,10 +296,12 @@ SIZE_FROM_INT: dict[str, Callable[[int], Size]] = {
     "sigmoid_backward": _elements,
     "dense": _batch,
     "train_step": _batch,
+    "launch": _elements,
 }
 
 
-SIZE_LIMITS = {"matmul": 32768, "sigmoid": 2**30, "sigmoid_backward": 2**30, "dense": 2**20, "train_step": 2**20}
+SIZE_LIMITS = {"matmul": 32768, "sigmoid": 2**30, "sigmoid_backward": 2**30, "dense": 2**20, "train_step": 2**20,
+               "launch": 2**16}
 
 
 def workload_order(name: str) -> int:

@@ -4,9 +4,9 @@ Every kernel is compiled with `cache=True` (a second process loads machine code 
 `fastmath={'contract'}`: a*b+c may become one FMA instruction, but NaN/inf semantics stay IEEE (no 'nnan',
 no 'reassoc'), so NaN still propagates and reductions keep their written order.
 
-Cache caveat (numba's, not ours): a cached kernel is invalidated only when its own source file changes.
-After editing a helper module (expmath.py, _microkernels.py, ...) delete the stale machine code:
-`find mark1 -name '*.nbi' -delete -o -name '*.nbc' -delete` (or set NUMBA_CACHE_DIR to a fresh folder).
+The cache lives in the user's cache directory (mark1/cache.py), in a folder keyed by the mark1 version and
+a hash of every kernel source, so editing a helper module (expmath.py, ...) recompiles what inlines it: the
+locator is installed below, before any kernel here is decorated.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ from contextlib import contextmanager
 import numba
 from numba import njit
 from numba.extending import overload
+
+from mark1.cache import install_numba_locator
+
+install_numba_locator()   # before the first @njit(cache=True) below and in every kernel module
 
 FASTMATH = {"contract"}
 JIT = dict(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True)
