@@ -1,0 +1,123 @@
+"""The numba RBM ops (backends/base.py, "energy-based models"): sampling after the fused dense GEMM, the CD update,
+free energy and the exact pseudo-likelihood. The whole-epoch kernel lives in rbm_epoch.py.
+
+Formulas as in kernels/reference_rbm.py; draws from cpu/philox.py (bit-identical to the reference uniforms).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import float64, prange
+
+from mark1.kernels.cpu._jit import jit_inline, per_dtype, readonly, typed
+from mark1.kernels.cpu.dense import dense_forward, matmul
+from mark1.kernels.cpu.philox import bernoulli, philox_uniform
+from mark1.kernels.cpu.rbm_epoch import rbm_epoch
+
+
+@jit_inline
+def softplus(x):
+    """log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|)."""
+    zero = typed(x, 0)
+    return (x if x > zero else zero) + math.log1p(math.exp(-abs(x)))
+
+
+def sigmoid_bernoulli(x, w, bias, seed, step, prob, sample):
+    """prob = σ(x @ w + bias) in the GEMM's epilogue, then one pass that draws the sample."""
+    dense_forward(x, w, bias, "sigmoid", prob)
+    bernoulli(prob, seed, step, sample)
+
+
+@per_dtype(lambda t: (t[:, :], readonly(t, 2, "C"), readonly(t, 2, "C"), t[:, :], float64, float64, float64,
+                      float64), parallel=True, serial_below=1 << 14)
+def _cd_weights(w, pos, neg, dw, inv_m, lr, momentum, weight_decay):
+    like = w[0, 0]
+    inv_m, lr, momentum, weight_decay = typed(like, inv_m), typed(like, lr), typed(like, momentum), \
+        typed(like, weight_decay)
+    for i in prange(w.shape[0]):
+        for j in range(w.shape[1]):
+            d = momentum * dw[i, j] + lr * ((pos[i, j] - neg[i, j]) * inv_m - weight_decay * w[i, j])
+            dw[i, j] = d
+            w[i, j] += d
+
+
+@per_dtype(lambda t: (t[::1], readonly(t, 2), readonly(t, 2), t[::1], float64, float64, float64))
+def _cd_bias(param, positive, negative, delta, inv_m, lr, momentum):
+    like = param[0]
+    inv_m, lr, momentum = typed(like, inv_m), typed(like, lr), typed(like, momentum)
+    acc = np.zeros(param.size, param.dtype)
+    for r in range(positive.shape[0]):
+        for c in range(param.size):
+            acc[c] += positive[r, c] - negative[r, c]
+    for c in range(param.size):
+        d = momentum * delta[c] + lr * acc[c] * inv_m
+        delta[c] = d
+        param[c] += d
+
+
+def cd_update(w, vbias, hbias, v0, h0, vk, hk, dw, dvb, dhb, lr, momentum, weight_decay):
+    """The two statistics GEMMs, then one pass over W (momentum, decay, step) and one per bias."""
+    pos = np.empty(w.shape, w.dtype)
+    neg = np.empty(w.shape, w.dtype)
+    matmul(v0.T, h0, pos)
+    matmul(vk.T, hk, neg)
+    inv_m = 1.0 / v0.shape[0]
+    _cd_weights(w, pos, neg, dw, inv_m, lr, momentum, weight_decay)
+    _cd_bias(vbias, v0, vk, dvb, inv_m, lr, momentum)
+    _cd_bias(hbias, h0, hk, dhb, inv_m, lr, momentum)
+
+
+@per_dtype(lambda t: (readonly(t, 2), readonly(t, 2, "C"), readonly(t, 1), t[::1]), parallel=True,
+           serial_below=256)
+def _free_energy_rows(v, pre, vbias, out):
+    for r in prange(out.size):
+        acc = typed(out[0], 0)
+        for i in range(v.shape[1]):
+            acc -= v[r, i] * vbias[i]
+        for j in range(pre.shape[1]):
+            acc -= softplus(pre[r, j])
+        out[r] = acc
+
+
+def _pre_activation(v, w, hbias):
+    pre = np.empty((v.shape[0], w.shape[1]), w.dtype)
+    dense_forward(v, w, hbias, "identity", pre)
+    return pre
+
+
+def free_energy(v, w, vbias, hbias, out):
+    _free_energy_rows(v, _pre_activation(v, w, hbias), vbias, out)
+
+
+@per_dtype(lambda t: (readonly(t, 2), readonly(t, 2, "C"), readonly(t, 2), readonly(t, 1), t[::1]), parallel=True,
+           serial_below=16)
+def _pll_rows(v, pre, w, vbias, out):
+    n_visible, n_hidden = w.shape
+    for r in prange(out.size):
+        one = typed(out[0], 1)
+        base = typed(out[0], 0)
+        for j in range(n_hidden):
+            base += softplus(pre[r, j])
+        total = typed(out[0], 0)
+        for i in range(n_visible):
+            sign = one - typed(out[0], 2) * v[r, i]
+            flipped = typed(out[0], 0)
+            for j in range(n_hidden):
+                flipped += softplus(pre[r, j] + sign * w[i, j])
+            delta = -sign * vbias[i] - flipped + base
+            total -= softplus(-delta)
+        out[r] = total
+
+
+def pseudo_likelihood(v, w, vbias, hbias, out):
+    """Σ_i log σ(F(v with bit i flipped) - F(v)) per row, exactly over every bit (one parallel pass over rows)."""
+    _pll_rows(v, _pre_activation(v, w, hbias), w, vbias, out)
+
+
+OPS = {
+    "philox_uniform": philox_uniform, "bernoulli": bernoulli, "sigmoid_bernoulli": sigmoid_bernoulli,
+    "cd_update": cd_update, "free_energy": free_energy, "pseudo_likelihood": pseudo_likelihood,
+    "rbm_epoch": rbm_epoch,
+}

@@ -1,0 +1,126 @@
+"""One whole epoch of CD-k / PCD-k in a single numba call: at scikit-learn's batch of 10 the cost of an update
+is Python and dispatch overhead, not arithmetic, so the loop over batches runs inside the kernel.
+
+Same algorithm and the same Philox draws as kernels/reference_rbm.rbm_epoch. The products exploit what an RBM
+multiplies: every GEMM has a sampled (0/1) or data operand, so rows of W (or of its transposed copy Wt,
+refreshed by the update pass) are added only where that operand is non-zero; the inner loops run over
+contiguous rows of n_hidden or n_visible values and vectorise. Summation order differs from the GEMM, so
+results agree with the reference to rounding, not bit for bit (the draws themselves are identical).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, uint64
+
+from mark1.kernels.cpu._jit import JIT, jit_inline, typed
+from mark1.kernels.cpu.expmath import sigmoid_scalar
+from mark1.kernels.cpu.philox import draw_span
+from mark1.kernels.philox import MASK32, S32, keys
+
+
+@jit_inline
+def _propagate(src, m, weights, bias, out):
+    """out[r] = σ(bias + Σ_i src[r, i] · weights[i]) for r < m, skipping zero entries of src."""
+    for r in range(m):
+        row = out[r]
+        row[:] = bias
+        for i in range(src.shape[1]):
+            a = src[r, i]
+            if a != 0:
+                wi = weights[i]
+                for j in range(row.size):
+                    row[j] += a * wi[j]
+        for j in range(row.size):
+            row[j] = sigmoid_scalar(row[j])
+
+
+@jit_inline
+def _sample(prob, sample, m, k0, k1, step):
+    """Bernoulli draws of Philox step `step` for the first m rows, flat index r·cols + c: the reference's
+    layout for an (m, cols) array."""
+    n = m * prob.shape[1]
+    draw_span(prob.reshape(-1), sample.reshape(-1), 0, n, k0, k1, step & MASK32, step >> S32, True)
+
+
+@jit_inline
+def _update(w, wt, vbias, hbias, dw, dvb, dhb, v0, h0, vs, hp, m, lr, momentum, weight_decay, grad):
+    """The CD step for all of W (row by row, from the non-zero entries of v0 and vs), Wt and both biases."""
+    inv_m = typed(lr, 1) / typed(lr, m)
+    n_visible, n_hidden = w.shape
+    for i in range(n_visible):
+        grad[:] = 0
+        bias_grad = typed(lr, 0)
+        for r in range(m):
+            a, b = v0[r, i], vs[r, i]
+            bias_grad += a - b
+            if a != 0:
+                for j in range(n_hidden):
+                    grad[j] += a * h0[r, j]
+            if b != 0:
+                for j in range(n_hidden):
+                    grad[j] -= b * hp[r, j]
+        for j in range(n_hidden):
+            d = momentum * dw[i, j] + lr * (grad[j] * inv_m - weight_decay * w[i, j])
+            dw[i, j] = d
+            w[i, j] += d
+        d = momentum * dvb[i] + lr * bias_grad * inv_m
+        dvb[i] = d
+        vbias[i] += d
+    grad[:] = 0
+    for r in range(m):
+        for j in range(n_hidden):
+            grad[j] += h0[r, j] - hp[r, j]
+    for j in range(n_hidden):
+        d = momentum * dhb[j] + lr * grad[j] * inv_m
+        dhb[j] = d
+        hbias[j] += d
+    for i in range(n_visible):
+        for j in range(n_hidden):
+            wt[j, i] = w[i, j]
+
+
+@njit(**JIT)
+def _epoch(x, order, w, vbias, hbias, dw, dvb, dhb, chain, k0, k1, first_update, batch_size, k, persistent,
+           lr, momentum, weight_decay):
+    like = w[0, 0]
+    lr, momentum, weight_decay = typed(like, lr), typed(like, momentum), typed(like, weight_decay)
+    n_visible, n_hidden = w.shape
+    dtype = w.dtype
+    v0 = np.empty((batch_size, n_visible), dtype)
+    vp = np.empty((batch_size, n_visible), dtype)
+    vs = np.empty((batch_size, n_visible), dtype)
+    h0 = np.empty((batch_size, n_hidden), dtype)
+    hp = np.empty((batch_size, n_hidden), dtype)
+    hs = np.empty((batch_size, n_hidden), dtype)
+    grad = np.empty(n_hidden, dtype)
+    wt = np.ascontiguousarray(w.T)
+    draws = 1 + 2 * k
+    n = order.size
+    for index in range((n + batch_size - 1) // batch_size):
+        lo = index * batch_size
+        m = min(batch_size, n - lo)
+        step = uint64((first_update + index) * draws)
+        for r in range(m):
+            v0[r, :] = x[order[lo + r]]
+        _propagate(v0, m, w, hbias, h0)
+        if persistent:
+            hs[:m] = chain[:m]
+        else:
+            _sample(h0, hs, m, k0, k1, step)
+        for g in range(k):
+            _propagate(hs, m, wt, vbias, vp)
+            _sample(vp, vs, m, k0, k1, step + uint64(1 + 2 * g))
+            _propagate(vs, m, w, hbias, hp)
+            _sample(hp, hs, m, k0, k1, step + uint64(2 + 2 * g))
+        _update(w, wt, vbias, hbias, dw, dvb, dhb, v0, h0, vs, hp, m, lr, momentum, weight_decay, grad)
+        if persistent:
+            chain[:m] = hs[:m]
+
+
+def rbm_epoch(x, order, w, vbias, hbias, dw, dvb, dhb, chain, seed, first_update, batch_size, k, persistent,
+              lr, momentum, weight_decay):
+    """kernels/reference_rbm.rbm_epoch as one compiled loop."""
+    k0, k1, _, _ = keys(seed, 0)
+    _epoch(x, order, w, vbias, hbias, dw, dvb, dhb, chain, k0, k1, first_update, batch_size, k, bool(persistent),
+           float(lr), float(momentum), float(weight_decay))
