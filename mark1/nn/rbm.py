@@ -129,21 +129,20 @@ class BernoulliRBM(Module):
 
     # --- training -------------------------------------------------------------------------------------------
 
-    def _monitor(self, x: Array, rows: Array | None) -> dict[str, float]:
-        """Mean squared reconstruction error over x (v -> P(h|v) -> P(v|h)) and mean pseudo-log-likelihood."""
-        recon = self._visible(self._hidden(x))
-        half_sse, _ = layer_ops.mse(recon, x)  # Σ(recon - x)² / (2m)
-        stats = {"reconstruction_error": 2 * float(half_sse) / self.n_visible}
-        if rows is not None:
-            pll = rbm_ops.pseudo_likelihood(x[rows], self.weight.data, self.visible_bias.data,
-                                            self.hidden_bias.data)
-            stats["pseudo_log_likelihood"] = float(pll.mean())
-        return stats
+    def _monitor(self, rows: Array) -> dict[str, float]:
+        """Over the monitored rows: the mean squared reconstruction error (v -> P(h|v) -> P(v|h)) and the
+        mean exact pseudo-log-likelihood."""
+        recon = self._visible(self._hidden(rows))
+        half_sse, _ = layer_ops.mse(recon, rows)  # Σ(recon - v)² / (2m)
+        pll = rbm_ops.pseudo_likelihood(rows, self.weight.data, self.visible_bias.data, self.hidden_bias.data)
+        return {"reconstruction_error": 2 * float(half_sse) / self.n_visible,
+                "pseudo_log_likelihood": float(pll.mean())}
 
     def fit(self, x: Any, epochs: int = 10, batch_size: int = 10, progress: bool = True, shuffle: bool = True,
             monitor_rows: int | None = 256) -> dict[str, list[float]]:
-        """Train with CD-k / PCD-k; returns the history (per epoch) of the reconstruction error over x and the
-        mean exact pseudo-log-likelihood over `monitor_rows` evenly spaced rows (None: all; 0: not computed).
+        """Train with CD-k / PCD-k; returns the history (per epoch) of the mean squared reconstruction error and
+        the mean exact pseudo-log-likelihood over `monitor_rows` evenly spaced rows of X (None: all of them;
+        0: no history, the fastest fit).
 
         X must be (n_samples, n_visible) with every value in [0, 1]; it is checked before any weight moves.
         """
@@ -156,16 +155,15 @@ class BernoulliRBM(Module):
         n = data.shape[0]
         if n == 0:
             raise ValueError(f"{where}: X has no rows")
-        rows = None if monitor_rows == 0 else ops.asarray(host.monitor_rows(n, monitor_rows), "int64")
+        rows = None if monitor_rows == 0 else data[ops.asarray(host.monitor_rows(n, monitor_rows), "int64")]
         if self._chain is None or self._chain.shape[0] != batch_size:  # PCD chains start from h = 0
             self._chain = get_backend().zeros((batch_size, self.n_hidden), self.weight.dtype)
-        history: dict[str, list[float]] = {"reconstruction_error": []}
-        if rows is not None:
-            history["pseudo_log_likelihood"] = []
+        history: dict[str, list[float]] = {} if rows is None else {"reconstruction_error": [],
+                                                                   "pseudo_log_likelihood": []}
         bar = tqdm(range(epochs), desc="RBM", disable=not progress or not sys.stderr.isatty(), leave=False)
         for _ in bar:
             self._epoch(data, host.batch_order(n, shuffle, self._rng), batch_size)
-            for key, value in self._monitor(data, rows).items():
+            for key, value in ({} if rows is None else self._monitor(rows)).items():
                 history[key].append(value)
             bar.set_postfix({key: f"{values[-1]:.4g}" for key, values in history.items()})
         return history
