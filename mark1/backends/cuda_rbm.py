@@ -6,7 +6,7 @@ each launch is queued, nothing waits for the host.
 from __future__ import annotations
 
 from mark1.kernels import reference_rbm
-from mark1.kernels.cuda import rbm
+from mark1.kernels.cuda import rbm, stacked_sum
 from mark1.kernels.cuda.launch import THREADS, blocks_for
 from mark1.kernels.philox import keys
 
@@ -57,10 +57,11 @@ def rbm_ops(cuda_ops) -> dict:
                          _pre_activation(v, w, hbias), vbias, out)
 
     def pseudo_likelihood(v, w, vbias, hbias, out):
-        terms = xp.empty(v.shape, w.dtype)
+        terms = xp.empty((v.shape[1], v.shape[0]), w.dtype)
         cuda_ops._launch(kernel("pll_terms", w.dtype), blocks_for(terms.size), THREADS, v,
                          _pre_activation(v, w, hbias), w, vbias, terms)
-        cuda_ops._launch(kernel("row_sums", w.dtype), blocks_for(out.size), THREADS, terms, out)
+        cuda_ops._launch(stacked_sum.kernel("float64" if w.dtype.char == "d" else "float32"), blocks_for(out.size),
+                         THREADS, terms, out)
 
     table = {"philox_uniform": philox_uniform, "bernoulli": bernoulli, "sigmoid_bernoulli": sigmoid_bernoulli,
              "cd_update": cd_update, "free_energy": free_energy, "pseudo_likelihood": pseudo_likelihood}

@@ -70,22 +70,16 @@ def build(dtype) -> dict:
             out[r] = acc
 
     def pll_terms(v, pre, w, vbias, terms):
-        """terms[r, i] = log σ(F(v_r with bit i flipped) - F(v_r)); one thread per (row, bit)."""
-        n_visible = v.shape[1]
+        """terms[i, r] = log σ(F(v_r with bit i flipped) - F(v_r)); one thread per (bit, row). Bits along dim 0,
+        so the stacked-sum kernel (stacked_sum.py) adds them up per row."""
+        rows = v.shape[0]
         for t in range(cuda.grid(1), terms.size, cuda.gridsize(1)):
-            r, i = t // n_visible, t % n_visible
+            i, r = t // rows, t % rows
             sign = one - dtype(2) * v[r, i]
             delta = -sign * vbias[i]
             for j in range(pre.shape[1]):
                 delta += softplus(pre[r, j]) - softplus(pre[r, j] + sign * w[i, j])
-            terms[r, i] = -softplus(-delta)
-
-    def row_sums(terms, out):
-        for r in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-            acc = zero
-            for i in range(terms.shape[1]):
-                acc += terms[r, i]
-            out[r] = acc
+            terms[i, r] = -softplus(-delta)
 
     def cd_weights(w, pos, neg, dw, inv_m, lr, momentum, weight_decay):
         """Δ = momentum·Δ + lr·((pos - neg)/m - wd·W); W += Δ, over flat arrays."""
@@ -104,8 +98,8 @@ def build(dtype) -> dict:
             delta[c] = d
             param[c] += d
 
-    return {"draw": draw, "free_energy": free_energy, "pll_terms": pll_terms, "row_sums": row_sums,
-            "cd_weights": cd_weights, "cd_bias": cd_bias}
+    return {"draw": draw, "free_energy": free_energy, "pll_terms": pll_terms, "cd_weights": cd_weights,
+            "cd_bias": cd_bias}
 
 
 def signatures(t: str) -> dict[str, str]:
@@ -115,7 +109,6 @@ def signatures(t: str) -> dict[str, str]:
         "draw": f"void({t}[::1], {t}[::1], uint64, uint64, uint64, uint64, boolean)",
         "free_energy": f"void({m2}, {m2}, {t}[::1], {t}[::1])",
         "pll_terms": f"void({m2}, {m2}, {m2}, {t}[::1], {t}[:, ::1])",
-        "row_sums": f"void({t}[:, ::1], {t}[::1])",
         "cd_weights": f"void({t}[::1], {t}[::1], {t}[::1], {t}[::1], {t}, {t}, {t}, {t})",
         "cd_bias": f"void({t}[::1], {m2}, {m2}, {t}[::1], {t}, {t}, {t})",
     }
