@@ -45,6 +45,12 @@ def non_negative(where: str, name: str, value: Any) -> float:
     return float(value)
 
 
+def generator(rng):
+    """None stays None (draw from whatever generator m1.seed has set at the time); an int seed or a Generator
+    becomes one Generator, to be drawn from again and again."""
+    return None if rng is None else as_generator(rng)
+
+
 def initial_weights(n_visible: int, n_hidden: int, std: float, rng) -> np.ndarray:
     """N(0, std²) weights (Hinton's 2010 guide: std 0.01), float64 on the host."""
     return as_generator(rng).normal(0.0, std, (n_visible, n_hidden))

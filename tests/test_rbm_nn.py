@@ -9,6 +9,7 @@ from test_nn_gradients import check_model
 
 import mark1 as m1
 from mark1 import nn
+from mark1 import rbm_host as host
 
 from oracle import same_arrays
 
@@ -132,3 +133,14 @@ def test_to_sequential_starts_from_the_rbms_and_has_correct_gradients(backend, b
     model.fit(bars, rng.integers(0, 3, len(bars)), loss=nn.CrossEntropyLoss(),
               optimizer=nn.SGD(model.parameters(), lr=0.5), epochs=1, progress=False)
     np.testing.assert_array_equal(m1.to_numpy(dbn.rbms[0].weight.data), before)
+
+
+def test_an_int_seed_gives_new_batch_orders_and_distinct_layers(bars):
+    with m1.backend("numpy"):
+        dbn = nn.DBN([16, 16, 16], rng=3)
+        seeds = [rbm.seed for rbm in dbn.rbms]
+        assert seeds[0] != seeds[1]
+        assert not np.array_equal(m1.to_numpy(dbn.rbms[0].weight.data), m1.to_numpy(dbn.rbms[1].weight.data))
+        rbm = dbn.rbms[0]
+        orders = [host.batch_order(10, True, rbm._rng) for _ in range(2)]
+        assert not np.array_equal(*orders)

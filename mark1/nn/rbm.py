@@ -49,14 +49,15 @@ class BernoulliRBM(Module):
         self.init_std = host.non_negative(where, "init_std", init_std)
         if self.momentum >= 1:
             raise ValueError(f"{where}: momentum must be below 1, got {momentum!r}")
-        self.persistent, self.dtype, self._rng = bool(persistent), dtype, rng
-        weight = host.initial_weights(self.n_visible, self.n_hidden, self.init_std, rng)
+        # an int seed becomes one generator here, so each epoch draws a new batch order from it
+        self.persistent, self.dtype, self._rng = bool(persistent), dtype, host.generator(rng)
+        weight = host.initial_weights(self.n_visible, self.n_hidden, self.init_std, self._rng)
         self.weight = Parameter(ops.asarray(weight, dtype), "weight")
         self.visible_bias = Parameter(get_backend().zeros((self.n_visible,), self.weight.dtype), "visible_bias")
         self.hidden_bias = Parameter(get_backend().zeros((self.n_hidden,), self.weight.dtype), "hidden_bias")
         self._velocity = [Parameter(get_backend().zeros(p.shape, p.dtype), f"velocity.{p.name}")
                           for p in (self.weight, self.visible_bias, self.hidden_bias)]
-        self._counters = Parameter(ops.asarray(host.counters(host.new_seed(rng), 0), "int64"), "counters")
+        self._counters = Parameter(ops.asarray(host.counters(host.new_seed(self._rng), 0), "int64"), "counters")
         self._chain: Array | None = None
         self._sample_draws = 0
 
@@ -201,7 +202,9 @@ class DBN(Module):
         if len(sizes) < 2:
             raise ValueError(f"DBN needs at least two layer sizes, got {sizes!r}")
         self.sizes = [host.positive_int("DBN", "sizes[i]", s) for s in sizes]
-        self.rbms = [BernoulliRBM(a, b, **rbm_options) for a, b in zip(self.sizes, self.sizes[1:], strict=False)]
+        # one generator for all layers: an int seed must not give every RBM the same draws
+        options = {**rbm_options, "rng": host.generator(rbm_options.get("rng"))}
+        self.rbms = [BernoulliRBM(a, b, **options) for a, b in zip(self.sizes, self.sizes[1:], strict=False)]
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         return [(f"{i}.{name}", p) for i, rbm in enumerate(self.rbms) for name, p in rbm.named_parameters()]
