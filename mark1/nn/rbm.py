@@ -140,7 +140,7 @@ class BernoulliRBM(Module):
                 "pseudo_log_likelihood": float(pll.mean())}
 
     def fit(self, x: Any, epochs: int = 10, batch_size: int = 10, progress: bool = True, shuffle: bool = True,
-            monitor_rows: int | None = 256) -> dict[str, list[float]]:
+            monitor_rows: int | None = 100) -> dict[str, list[float]]:
         """Train with CD-k / PCD-k; returns the history (per epoch) of the mean squared reconstruction error and
         the mean exact pseudo-log-likelihood over `monitor_rows` evenly spaced rows of X (None: all of them;
         0: no history, the fastest fit).
