@@ -1,10 +1,11 @@
 """mark1's BernoulliRBM against scikit-learn's on binarised digits: `python -m mark1.bench.rbm_peer`.
 
 Both fit 100 hidden units with learning rate 0.06, PCD-1, 20 epochs, no momentum or weight decay, batches in
-data order (scikit-learn does not shuffle), at batch 10 and batch 100. The fits are timed interleaved
-(mark1, scikit-learn, mark1, ...) after one warm-up fit each, and the minimum of the repeats is reported;
-scikit-learn's is the better of OpenBLAS on every core and on one (mark1's fused epoch runs on one core).
-Quality is the mean pseudo-log-likelihood of the training data computed the same way for both trained
+data order (scikit-learn does not shuffle), at batch 10 and batch 100; mark1 in float32 (its default),
+scikit-learn in float64 (it converts the data to it), neither computing a history while it fits. The fits
+are timed interleaved (mark1, scikit-learn, mark1, ...) after one warm-up fit each, and the minimum of the
+repeats is reported; scikit-learn's is the better of OpenBLAS on every core and on one (mark1's fused epoch
+runs on one core). Quality is the mean pseudo-log-likelihood of the training data computed the same way for both trained
 models: exactly over every bit (mark1.rbm_ops.pseudo_likelihood in float64), not from one random flip.
 """
 
