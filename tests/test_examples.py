@@ -53,7 +53,7 @@ def run_lesson(tmp_path):
 
 
 def test_every_lesson_is_short_and_shows_its_command():
-    assert len(SCRIPTS) == 7, [s.name for s in SCRIPTS]
+    assert len(SCRIPTS) == 8, [s.name for s in SCRIPTS]
     for script in SCRIPTS:
         text = script.read_text(encoding="utf-8")
         assert f"python examples/{script.name}" in text.split('"""')[1], f"{script.name}: command not in docstring"
@@ -164,3 +164,12 @@ def test_a_lesson_runs_as_the_command_its_docstring_shows(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "σ'(0) = 0.250000" in done.stdout
     assert (tmp_path / "vanishing_gradient.png").is_file()
+
+
+def test_09_deep_belief_net_pretrains_and_fine_tunes_past_97_percent(run_lesson):
+    result = run_lesson("09_deep_belief_net")
+    for history in result["pretrain_histories"]:
+        assert history["pseudo_log_likelihood"][-1] > history["pseudo_log_likelihood"][0]
+    assert result["accuracy"]["all labels, pretrained"] >= 0.97
+    assert result["accuracy"]["10% of labels, pretrained"] >= 0.8
+    assert len(result["plots"]) == 2

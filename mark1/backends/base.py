@@ -22,6 +22,17 @@ into a no-op where that is well defined. Inputs may be non-contiguous or transpo
     image_diff(a, b, out)                      a, b uint8 (H, W, C) -> out float32 (H, W):
                                                max over channels of |a - b| (the diff finder's kernel)
 
+    energy-based models (kernels/reference_rbm.py; draws are Philox4x32-10 of (seed, step, flat index)):
+    philox_uniform(seed, step, out)            out (any shape, C) = uniforms in [0, 1), bit-identical everywhere
+    bernoulli(prob, seed, step, sample)        sample = 1 where uniform < prob else 0 (same shape)
+    sigmoid_bernoulli(x, w, bias, seed, step, prob, sample)   prob = σ(x @ w + bias) and its sample
+    cd_update(w, vbias, hbias, v0, h0, vk, hk, dw, dvb, dhb, lr, momentum, weight_decay)  in place:
+                                               Δ = momentum·Δ + lr·((v0ᵀh0 - vkᵀhk)/m - wd·W); W += Δ (biases alike)
+    free_energy(v, w, vbias, hbias, out)       out (m,) = -v·b - Σ softplus(vW + c)
+    pseudo_likelihood(v, w, vbias, hbias, out) out (m,) = Σ_i log σ(F(v flipped at i) - F(v))
+    rbm_epoch(x, order, w, vbias, hbias, dw, dvb, dhb, chain, seed, first_update, batch_size, k, persistent,
+              lr, momentum, weight_decay)      every CD-k/PCD-k update of one epoch over x[order], in place
+
 m is always the batch size, `pred.shape[0]`; losses write the scalar into `loss[0]`.
 """
 
@@ -43,6 +54,9 @@ OP_NAMES = (
     "dense_forward", "dense_backward",
     "sgd", "adam",
     "image_diff",
+    # energy-based models (issue 13): Philox draws, RBM sampling, CD update, free energy, pseudo-likelihood
+    "philox_uniform", "bernoulli", "sigmoid_bernoulli", "cd_update", "free_energy", "pseudo_likelihood",
+    "rbm_epoch",
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 
+from mark1.backends.cuda_rbm import rbm_ops
 from mark1.kernels.cuda import elementwise, image, losses, matmul_numba, optimizers, rows, stacked_sum
 from mark1.kernels.cuda.launch import (
     COL_ROWS,
@@ -125,6 +126,7 @@ class CudaOps:
         for name in ("matmul", "softmax", "softmax_backward", "softmax_cross_entropy", "mse", "bce",
                      "bce_with_logits", "dense_forward", "dense_backward", "sgd", "adam", "image_diff"):
             ops[name] = getattr(self, name)
+        ops.update(rbm_ops(self))  # energy-based models (issue 13)
         return ops
 
     # --- helpers -------------------------------------------------------------------------------------

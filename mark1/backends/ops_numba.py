@@ -30,6 +30,7 @@ def create(**options) -> Backend:
     if unknown:
         raise TypeError(f"the numba backend takes only the option 'threads', got {unknown}")
     from mark1.kernels.cpu import OPS
+    from mark1.kernels.cpu.rbm import OPS as RBM_OPS
     from mark1.threads import get_num_threads, set_num_threads
 
     if "threads" in options:
@@ -39,7 +40,7 @@ def create(**options) -> Backend:
         xp=np,
         device=f"cpu: {cpu_model()} ({get_num_threads()} threads)",
         array_types=(np.ndarray,),
-        ops=OPS,
+        ops={**OPS, **RBM_OPS},
         asarray=lambda x, dtype: np.asarray(x, dtype=dtype),
         to_numpy=np.asarray,
         options=dict(options),

@@ -19,13 +19,14 @@ def create(**options) -> Backend:
     if options:
         raise TypeError(f"the numpy backend takes no options, got {sorted(options)}")
     from mark1.kernels.reference import OPS
+    from mark1.kernels.reference_rbm import OPS as RBM_OPS
 
     return Backend(
         name=NAME,
         xp=np,
         device=f"cpu: {cpu_model()}",
         array_types=(np.ndarray,),
-        ops=OPS,
+        ops={**OPS, **RBM_OPS},
         asarray=lambda x, dtype: np.asarray(x, dtype=dtype),
         to_numpy=np.asarray,
     )

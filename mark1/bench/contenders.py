@@ -175,8 +175,10 @@ def mark1_builders() -> dict[str, Builder]:
 
         return Prepared(run, lambda: {"y": m1.to_numpy(y), **{k: m1.to_numpy(v) for k, v in grads.items()}})
 
+    from mark1.bench.rbm_step import mark1_builder as rbm_step  # energy-based models (issue 13)
+
     return {"matmul": matmul, "sigmoid": sigmoid, "sigmoid_backward": sigmoid_backward, "dense": dense,
-            "train_step": mark1_train_step}
+            "train_step": mark1_train_step, "rbm_step": rbm_step}
 
 
 def mark1_train_step(inp: Arrays) -> Prepared:

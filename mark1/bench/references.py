@@ -81,7 +81,10 @@ def _numpy_sigmoid_backward_into(y, dy, dx):
 
 
 def numpy_builders() -> dict[str, Builder]:
-    return xp_builders(np, np.asarray, np.asarray, _numpy_sigmoid_into, _numpy_sigmoid_backward_into)
+    from mark1.bench.rbm_step import numpy_builder as rbm_step  # energy-based models (issue 13)
+
+    return {**xp_builders(np, np.asarray, np.asarray, _numpy_sigmoid_into, _numpy_sigmoid_backward_into),
+            "rbm_step": rbm_step}
 
 
 def cupy_builders() -> dict[str, Builder]:

@@ -303,6 +303,11 @@ SIZE_FROM_INT: dict[str, Callable[[int], Size]] = {
 SIZE_LIMITS = {"matmul": 32768, "sigmoid": 2**30, "sigmoid_backward": 2**30, "dense": 2**20, "train_step": 2**20,
                "launch": 2**16}
 
+from mark1.bench import rbm_step  # noqa: E402  (energy-based models, issue 13; it imports Workload from here)
+
+WORKLOADS[rbm_step.RBM_STEP.name], SIZE_FROM_INT["rbm_step"], SIZE_LIMITS["rbm_step"] = (
+    rbm_step.RBM_STEP, rbm_step.batch, rbm_step.SIZE_LIMIT)
+
 
 def workload_order(name: str) -> int:
     """Position in the suite (a name from another version of mark1 sorts last)."""

@@ -11,9 +11,11 @@ from mark1.nn.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, 
 from mark1.nn.module import Module
 from mark1.nn.optim import SGD, Adam, Optimizer
 from mark1.nn.parameter import Parameter
+from mark1.nn.rbm import DBN, BernoulliRBM
 from mark1.nn.sequential import Sequential
 
 __all__ = [
     "SGD", "Adam", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dense", "Loss", "MSELoss", "Module",
     "Optimizer", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh",
+    "BernoulliRBM", "DBN",  # energy-based models (issue 13)
 ]
