@@ -22,6 +22,18 @@ into a no-op where that is well defined. Inputs may be non-contiguous or transpo
     image_diff(a, b, out)                      a, b uint8 (H, W, C) -> out float32 (H, W):
                                                max over channels of |a - b| (the diff finder's kernel)
 
+Convolutional networks (NCHW, torch's layout; stride = (sh, sw), padding = (top, left): the bottom/right
+padding is implied by the output's shape, so "same" with an even kernel pads one more row after):
+    conv2d_forward(x, w, b, stride, padding, activation, out)
+                                               x (N, C, H, W), w (O, C, kh, kw), b (O,) -> out (N, O, OH, OW)
+                                               out = act(cross-correlation of zero-padded x with w + b)
+    conv2d_backward(x, w, y, dy, stride, padding, activation, dx, dw, db)
+                                               delta = dy * act'(y); dw, db, and dx (None: skipped)
+    maxpool2d_forward(x, kernel, stride, out, argmax)   argmax int64, flat index h * W + w of each max
+                                               in its (H, W) plane; ties and NaN as torch (first max / NaN)
+    maxpool2d_backward(dy, argmax, dx)         dx = 0, then dx[argmax] += dy (overlapping windows add)
+    avgpool2d_forward(x, kernel, stride, out) / avgpool2d_backward(dy, kernel, stride, dx)
+
 m is always the batch size, `pred.shape[0]`; losses write the scalar into `loss[0]`.
 """
 
@@ -43,6 +55,9 @@ OP_NAMES = (
     "dense_forward", "dense_backward",
     "sgd", "adam",
     "image_diff",
+    # convolutional networks (issue 12)
+    "conv2d_forward", "conv2d_backward",
+    "maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward",
 )
 
 

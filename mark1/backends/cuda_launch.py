@@ -7,6 +7,7 @@ launches are queued on the default stream and losses stay on the device until th
 
 from __future__ import annotations
 
+from mark1.backends.cuda_conv import conv_table
 from mark1.kernels.cuda import elementwise, image, losses, matmul_numba, optimizers, rows, stacked_sum
 from mark1.kernels.cuda.launch import (
     COL_ROWS,
@@ -77,6 +78,7 @@ class CudaOps:
         for name in ("matmul", "softmax", "softmax_backward", "softmax_cross_entropy", "mse", "bce",
                      "bce_with_logits", "dense_forward", "dense_backward", "sgd", "adam", "image_diff"):
             ops[name] = getattr(self, name)
+        ops.update(conv_table(self))  # convolutional networks (issue 12)
         return ops
 
     # --- helpers -------------------------------------------------------------------------------------
