@@ -114,7 +114,7 @@ def conv2d_backward(x: Array, w: Array, y: Array | None, dy: Array, stride: Pair
     _check_activation("conv2d_backward", activation)
     _check_conv("conv2d_backward", x, w, w[:, 0, 0, 0])
     stride, pad, shape = _conv_geometry("conv2d_backward", x, w, stride, padding)
-    for name, g in (("y", y), ("dy", dy)):
+    for name, g in (("dy", dy), ("y", y)):
         if tuple(g.shape) != shape:
             raise ValueError(f"conv2d_backward: {name}.shape={tuple(g.shape)} but x.shape={tuple(x.shape)} and "
                              f"w.shape={tuple(w.shape)} give outputs of shape {shape}")
