@@ -18,7 +18,7 @@ import numpy as np
 
 import mark1 as m1
 from mark1.backends.registry import PRIORITY, resolve, unavailable_reason
-from mark1.bench import machine, references
+from mark1.bench import conv_workloads, machine, references
 from mark1.bench import workloads as wl
 from mark1.bench.references import Arrays, Builder, Prepared
 from mark1.bench.timing import CpuClock, CupyEventClock, TorchEventClock
@@ -76,6 +76,7 @@ def discover(tokens: list[str] | None = None) -> tuple[list[Contender], list[dic
         except Exception as e:  # a broken optional library must not stop the run: skip it, say why
             skipped.append({"name": name, "reason": f"{type(e).__name__}: {e}"})
             continue
+        contender.builders.update(conv_workloads.builders(name))  # convolution workloads (issue 12)
         found.append(contender)
     return found, skipped
 

@@ -295,6 +295,8 @@ SIZE_FROM_INT: dict[str, Callable[[int], Size]] = {
 
 SIZE_LIMITS = {"matmul": 32768, "sigmoid": 2**30, "sigmoid_backward": 2**30, "dense": 2**20, "train_step": 2**20}
 
+import mark1.bench.conv_workloads  # noqa: E402, F401  (registers conv and cnn_train_step here: issue 12)
+
 
 def workload_order(name: str) -> int:
     """Position in the suite (a name from another version of mark1 sorts last)."""
