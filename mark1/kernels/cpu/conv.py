@@ -39,24 +39,21 @@ def _cdiv(a, b):
 
 
 @jit_inline
-def _fill_run(dst, src, n, ch, row, w0, step, zero):
-    """dst[t] = src[n, ch, row, w0 + t*step] where that is inside the image, else zero: one straight copy
-    between two zero fills (the bounds are worked out once per run, not tested per element)."""
-    length = dst.shape[0]
-    if row < 0 or row >= src.shape[2] or ch >= src.shape[1]:
-        for t in range(length):
-            dst[t] = zero
-        return
-    wide = src.shape[3]
-    t_lo = min(length, 0 if w0 >= 0 else (step - 1 - w0) // step)
-    t_hi = max(t_lo, min(length, (wide - w0 + step - 1) // step))
+def _fill_run(dst, r0, c0, dr, dc, length, src, n, ch, row, w0, step, zero):
+    """dst[r0 + t*dr, c0 + t*dc] = src[n, ch, row, w0 + t*step] where that is inside the image, else zero, for
+    t < length: one straight copy between two zero fills (bounds worked out once per run, not per element).
+    Plain indexing, no array views: a view in numba costs a reference-count increment and decrement."""
+    t_lo, t_hi = 0, 0
+    if row >= 0 and row < src.shape[2] and ch < src.shape[1]:
+        wide = src.shape[3]
+        t_lo = min(length, 0 if w0 >= 0 else (step - 1 - w0) // step)
+        t_hi = max(t_lo, min(length, (wide - w0 + step - 1) // step))
     for t in range(t_lo):
-        dst[t] = zero
-    line = src[n, ch, row]
+        dst[r0 + t * dr, c0 + t * dc] = zero
     for t in range(t_lo, t_hi):
-        dst[t] = line[w0 + t * step]
+        dst[r0 + t * dr, c0 + t * dc] = src[n, ch, row, w0 + t * step]
     for t in range(t_hi, length):
-        dst[t] = zero
+        dst[r0 + t * dr, c0 + t * dc] = zero
 
 
 @jit_inline
@@ -94,12 +91,11 @@ def _pack_cols(src, n, bp, k0, kc, p0, width, out_w, kh, kw, sh, sw, pt, pl):
         ch = k // taps
         i = (k - ch * taps) // kw
         j = k - ch * taps - i * kw
-        dst = bp[kk]
         for jj in range(width, nr):
-            dst[jj] = zero
+            bp[kk, jj] = zero
         for r in range(runs):
-            seg = dst[run_start[r]:run_start[r + 1]]
-            _fill_run(seg, src, n, ch, run_row[r] * sh + i - pt, run_col[r] * sw + j - pl, sw, zero)
+            _fill_run(bp, kk, run_start[r], 0, 1, run_start[r + 1] - run_start[r], src, n, ch,
+                      run_row[r] * sh + i - pt, run_col[r] * sw + j - pl, sw, zero)
 
 
 @jit_inline
@@ -116,17 +112,13 @@ def _store_partial(out, t, i0, j0, mi, nj, accumulate):
 def _epilogue_rows(out, j0, nj, bias, act):
     """out[:, j0:j0+nj] = act(out + bias[row]): one bias per output channel (a row of out)."""
     for r in range(out.shape[0]):
-        seg = out[r, j0:j0 + nj]
-        if bias.size:
-            br = bias[r]
-            for j in range(nj):
-                seg[j] += br
+        br = bias[r] if bias.size else typed(out[0, 0], 0)
         if act == SIGMOID:
-            for j in range(nj):
-                seg[j] = sigmoid_scalar(seg[j])
-        elif act != IDENTITY:
-            for j in range(nj):
-                seg[j] = activate(seg[j], act)
+            for j in range(j0, j0 + nj):
+                out[r, j] = sigmoid_scalar(out[r, j] + br)
+        else:
+            for j in range(j0, j0 + nj):
+                out[r, j] = activate(out[r, j] + br, act)
 
 
 def _gemm_signature(t):
@@ -208,10 +200,9 @@ def _pack_cols_transposed(x, n, bp, kc, k0, runs, run_start, run_row, run_col, k
         ch = k // taps
         i = (k - ch * taps) // kw
         j = k - ch * taps - i * kw
-        column = bp[:kc, jj]
         for r in range(runs):
-            seg = column[run_start[r]:run_start[r + 1]]
-            _fill_run(seg, x, n, ch, run_row[r] * sh + i - pt, run_col[r] * sw + j - pl, sw, zero)
+            _fill_run(bp, run_start[r], jj, 1, 0, run_start[r + 1] - run_start[r], x, n, ch,
+                      run_row[r] * sh + i - pt, run_col[r] * sw + j - pl, sw, zero)
 
 
 def _dw_signature(t):
@@ -252,16 +243,15 @@ def conv_dw(x, y, dy, act, parts, db_parts, kh, kw, sh, sw, pt, pl, delta_out):
 
 
 @jit_inline
-def _add_run(values, dx, n, ch, row, w0, step):
-    """dx[n, ch, row, w0 + t*step] += values[t] where that is inside the image (col2im for one run)."""
+def _add_run(tile, m, c0, length, dx, n, ch, row, w0, step):
+    """dx[n, ch, row, w0 + t*step] += tile[m, c0 + t] where that is inside the image (col2im of one run)."""
     if row < 0 or row >= dx.shape[2]:
         return
-    length, wide = values.shape[0], dx.shape[3]
+    wide = dx.shape[3]
     t_lo = min(length, 0 if w0 >= 0 else (step - 1 - w0) // step)
     t_hi = max(t_lo, min(length, (wide - w0 + step - 1) // step))
-    line = dx[n, ch, row]
     for t in range(t_lo, t_hi):
-        line[w0 + t * step] += values[t]
+        dx[n, ch, row, w0 + t * step] += tile[m, c0 + t]
 
 
 def _dx_signature(t):
@@ -299,7 +289,8 @@ def conv_dx(delta, ap, dx, kh, kw, sh, sw, pt, pl):
                 for jj in range(width, nr):
                     bp[o, jj] = zero
                 for r in range(runs):
-                    _fill_run(bp[o, run_start[r]:run_start[r + 1]], delta, n, o, run_row[r], run_col[r], 1, zero)
+                    _fill_run(bp, o, run_start[r], 0, 1, run_start[r + 1] - run_start[r], delta, n, o, run_row[r],
+                              run_col[r], 1, zero)
             for kb in range(k_blocks):
                 k0 = kb * kc_max
                 kc = min(kc_max, depth - k0)
@@ -311,8 +302,8 @@ def conv_dx(delta, ap, dx, kh, kw, sh, sw, pt, pl):
                         i = (k - ch * taps) // kw
                         j = k - ch * taps - i * kw
                         for r in range(runs):
-                            _add_run(t[m, run_start[r]:run_start[r + 1]], dx, n, ch, run_row[r] * sh + i - pt,
-                                     run_col[r] * sw + j - pl, sw)
+                            _add_run(t, m, run_start[r], run_start[r + 1] - run_start[r], dx, n, ch,
+                                     run_row[r] * sh + i - pt, run_col[r] * sw + j - pl, sw)
 
 
 def pack_rows(a: np.ndarray) -> np.ndarray:
