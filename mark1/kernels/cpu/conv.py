@@ -15,6 +15,10 @@ Backward:
   in parallel over images, so no two threads add into the same pixel. (The alternative, a gather of δ per
   input pixel as a GEMM of depth O*kh*kw, was measured 3-8x slower here: it packs kh*kw times more elements
   for the few rows, C, of a first layer.)
+
+A direct convolution (each output row accumulated tap by tap from the input rows, no packing) was measured
+3-12x slower than this on LeNet's two layers and 3->32 / 16->32 3x3 layers (1 thread, batch 64), so it is
+not used.
 """
 
 from __future__ import annotations
