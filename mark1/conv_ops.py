@@ -164,12 +164,7 @@ def maxpool2d_backward(dy: Array, argmax: Array, input_shape: tuple[int, ...]) -
     if tuple(argmax.shape) != tuple(dy.shape) or argmax.dtype != np.int64 or dy.ndim != 4 or shape[:2] != dy.shape[:2]:
         raise ValueError(f"maxpool2d_backward: dy.shape={tuple(dy.shape)}, argmax {argmax.dtype}{tuple(argmax.shape)} "
                          f"and input_shape={shape} do not fit (argmax must be maxpool2d_forward's int64 result)")
-    dx = be.empty(shape, dtype)
-    if dy.size == 0:
-        dx.fill(0)
-        return dx
-    be.ops["maxpool2d_backward"](dy, argmax, dx)
-    return dx
+    return _pool_gradient(be, "maxpool2d_backward", shape, dtype, dy, argmax)
 
 
 def avgpool2d_forward(x: Array, kernel_size: Pair, stride: Pair | None = None) -> Array:
@@ -192,11 +187,16 @@ def avgpool2d_backward(dy: Array, input_shape: tuple[int, ...], kernel_size: Pai
     if tuple(dy.shape) != expected:
         raise ValueError(f"avgpool2d_backward: dy.shape={tuple(dy.shape)} but input_shape={shape} pooled "
                          f"gives {expected}")
+    return _pool_gradient(be, "avgpool2d_backward", shape, dtype, dy, kernel, stride)
+
+
+def _pool_gradient(be, op: str, shape: tuple[int, ...], dtype, dy: Array, *args: Any) -> Array:
+    """A fresh dx of `shape` from the backend's pooling backward op (zeros for an empty dy)."""
     dx = be.empty(shape, dtype)
     if dy.size == 0:
         dx.fill(0)
-        return dx
-    be.ops["avgpool2d_backward"](dy, kernel, stride, dx)
+    else:
+        be.ops[op](dy, *args, dx)
     return dx
 
 
