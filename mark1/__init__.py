@@ -7,6 +7,14 @@
 
 from mark1 import nn
 from mark1.backends import available_backends, backend, get_backend, use
+from mark1.conv_ops import (
+    avgpool2d_backward,
+    avgpool2d_forward,
+    conv2d_backward,
+    conv2d_forward,
+    maxpool2d_backward,
+    maxpool2d_forward,
+)
 from mark1.errors import BackendUnavailable
 from mark1.layer_ops import (
     adam_update,
@@ -43,4 +51,7 @@ __all__ = [
     "matmul", "mse", "relu", "relu_backward", "seed", "set_num_threads", "sgd_update", "sigmoid",
     "sigmoid_backward", "softmax", "softmax_backward", "softmax_cross_entropy", "tanh", "tanh_backward",
     "to_numpy", "use",
+    # convolutional networks
+    "avgpool2d_backward", "avgpool2d_forward", "conv2d_backward", "conv2d_forward", "maxpool2d_backward",
+    "maxpool2d_forward",
 ]

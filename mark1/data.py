@@ -72,3 +72,35 @@ def split_validation(x: np.ndarray, y: np.ndarray, fraction: float) -> tuple[tup
 
 def batch_order(n: int, shuffle: bool, rng: np.random.Generator) -> np.ndarray:
     return rng.permutation(n) if shuffle else np.arange(n)
+
+
+# --- IDX files (MNIST, Fashion-MNIST), for the CNN lesson --------------------------------------------------
+
+IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def load_idx(path) -> np.ndarray:
+    """An IDX file (LeCun's format, the one MNIST ships in; gzip-compressed or not) as a NumPy array.
+
+    Layout: two zero bytes, a type code (0x08 uint8 ... 0x0E float64), the number of dimensions, each
+    dimension as a big-endian uint32, then the values, big-endian, C order.
+    """
+    import gzip
+    from pathlib import Path
+
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in IDX_TYPES:
+        raise ValueError(f"{path}: not an IDX file (header {raw[:4].hex() or 'empty'}; expected 00 00 <type> <ndim>)")
+    ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: IDX header is cut short ({len(raw)} bytes for {ndim} dimensions)")
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, offset=4))
+    dtype = np.dtype(IDX_TYPES[raw[2]])
+    expected = 4 + 4 * ndim + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected:
+        raise ValueError(f"{path}: IDX data of shape {shape} and type {dtype.str} needs {expected} bytes, "
+                         f"the file has {len(raw)}")
+    return np.frombuffer(raw, dtype, offset=4 + 4 * ndim).reshape(shape).astype(dtype.newbyteorder("="))

@@ -32,3 +32,17 @@ def weights(fan_in: int, fan_out: int, init: str, rng: np.random.Generator | int
     if init == "he":
         return gen.normal(0.0, np.sqrt(2.0 / max(fan_in, 1)), (fan_in, fan_out))
     raise ValueError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
+
+
+def filters(shape: tuple[int, ...], init: str, rng: np.random.Generator | int | None) -> np.ndarray:
+    """Convolution weights (out, in, kh, kw) as float64 on the host, with torch's fans: fan_in = in*kh*kw,
+    fan_out = out*kh*kw (Xavier uniform / He normal as `weights`)."""
+    gen = as_generator(rng)
+    field_size = int(np.prod(shape[2:]))
+    fan_in, fan_out = shape[1] * field_size, shape[0] * field_size
+    if init == "xavier":
+        limit = np.sqrt(6.0 / max(fan_in + fan_out, 1))
+        return gen.uniform(-limit, limit, shape)
+    if init == "he":
+        return gen.normal(0.0, np.sqrt(2.0 / max(fan_in, 1)), shape)
+    raise ValueError(f"unknown init {init!r}; valid: {', '.join(INITS)}")

@@ -113,3 +113,78 @@ def weights(model) -> list[np.ndarray]:
 
 def same_arrays(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+# --- convolutional networks: direct loops in float64 (independent of the im2col reference) ---------------
+
+def conv2d(x, w, b, stride, pads):
+    """Direct cross-correlation; pads = (top, bottom, left, right). Returns (N, O, OH, OW)."""
+    (sh, sw), (pt, pb, pl, pr) = stride, pads
+    n, _, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    oh, ow = (h + pt + pb - kh) // sh + 1, (wd + pl + pr - kw) // sw + 1
+    out = np.zeros((n, o, oh, ow)) + np.asarray(b, np.float64)[None, :, None, None]
+    for r in range(oh):
+        for q in range(ow):
+            for i in range(kh):
+                for j in range(kw):
+                    hh, ww = r * sh + i - pt, q * sw + j - pl
+                    if 0 <= hh < h and 0 <= ww < wd:
+                        out[:, :, r, q] += x[:, :, hh, ww] @ w[:, :, i, j].T
+    return out
+
+
+def conv2d_grads(x, w, delta, stride, pads):
+    """(dx, dw, db) of the direct convolution for the output gradient delta, by the same loops."""
+    (sh, sw), (pt, _, pl, _) = stride, pads
+    _, _, h, wd = x.shape
+    _, _, kh, kw = w.shape
+    dx, dw = np.zeros(x.shape), np.zeros(w.shape)
+    for r in range(delta.shape[2]):
+        for q in range(delta.shape[3]):
+            for i in range(kh):
+                for j in range(kw):
+                    hh, ww = r * sh + i - pt, q * sw + j - pl
+                    if 0 <= hh < h and 0 <= ww < wd:
+                        dw[:, :, i, j] += delta[:, :, r, q].T @ x[:, :, hh, ww]
+                        dx[:, :, hh, ww] += delta[:, :, r, q] @ w[:, :, i, j]
+    return dx, dw, delta.sum(axis=(0, 2, 3))
+
+
+def pool2d(x, kernel, stride, kind: str):
+    """(out, argmax) of max pooling (first max / first NaN wins, flat h*W+w index) or (out, None) of average."""
+    (kh, kw), (sh, sw) = kernel, stride
+    n, c, h, wd = x.shape
+    oh, ow = (h - kh) // sh + 1, (wd - kw) // sw + 1
+    out, where = np.zeros((n, c, oh, ow)), np.zeros((n, c, oh, ow), np.int64)
+    for a in range(oh):
+        for b in range(ow):
+            for nn in range(n):
+                for cc in range(c):
+                    best, at = None, None
+                    total = 0.0
+                    for i in range(kh):
+                        for j in range(kw):
+                            v = float(x[nn, cc, a * sh + i, b * sw + j])
+                            total += v
+                            if best is None or v > best or (np.isnan(v) and not np.isnan(best)):
+                                best, at = v, (a * sh + i) * wd + b * sw + j
+                    out[nn, cc, a, b] = best if kind == "max" else total / (kh * kw)
+                    where[nn, cc, a, b] = at
+    return out, (where if kind == "max" else None)
+
+
+def pool2d_backward(dy, where, input_shape, kernel, stride, kind: str):
+    (kh, kw), (sh, sw) = kernel, stride
+    dx = np.zeros(input_shape)
+    wd = input_shape[3]
+    for a in range(dy.shape[2]):
+        for b in range(dy.shape[3]):
+            if kind == "max":
+                for nn in range(dy.shape[0]):
+                    for cc in range(dy.shape[1]):
+                        k = where[nn, cc, a, b]
+                        dx[nn, cc, k // wd, k % wd] += dy[nn, cc, a, b]
+            else:
+                dx[:, :, a * sh:a * sh + kh, b * sw:b * sw + kw] += dy[:, :, a:a + 1, b:b + 1] / (kh * kw)
+    return dx

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mark1.bench import contenders, machine, timing
+from mark1.bench import contenders, conv_workloads, machine, timing
 from mark1.bench import workloads as wl
 
 CONTENDERS, _ = contenders.discover()
 SMALL = {"matmul": wl.Size("13x7·7x5", (13, 7, 5), 910.0), "sigmoid": wl.Size("37", (37,), 37.0),
          "sigmoid_backward": wl.Size("37", (37,), 37.0), "dense": wl.Size("batch 9", (9,), 9.0),
          "train_step": wl.Size("batch 9", (9,), 9.0), "launch": wl.Size("37", (37,), 37.0),
-         "rbm_step": wl.Size("batch 9", (9,), 9.0)}
+         "rbm_step": wl.Size("batch 9", (9,), 9.0), **conv_workloads.SMALL}
 
 
 @pytest.mark.parametrize("contender", CONTENDERS, ids=lambda c: c.name)

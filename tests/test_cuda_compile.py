@@ -63,9 +63,9 @@ def _check_ptx(ptx: str, what: str, dtype_name: str) -> None:
 
 
 def _table_cases():
-    from mark1.kernels.cuda import elementwise, losses, optimizers, rows
+    from mark1.kernels.cuda import conv, elementwise, losses, optimizers, rows
 
-    for module in (elementwise, rows, losses, optimizers):
+    for module in (elementwise, rows, losses, optimizers, conv):
         for dtype_name in ("float32", "float64"):
             for name in module.signatures(dtype_name):
                 short = module.__name__.rsplit(".", 1)[1]

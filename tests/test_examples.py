@@ -53,7 +53,7 @@ def run_lesson(tmp_path):
 
 
 def test_every_lesson_is_short_and_shows_its_command():
-    assert len(SCRIPTS) == 8, [s.name for s in SCRIPTS]
+    assert len(SCRIPTS) == 9, [s.name for s in SCRIPTS]
     for script in SCRIPTS:
         text = script.read_text(encoding="utf-8")
         assert f"python examples/{script.name}" in text.split('"""')[1], f"{script.name}: command not in docstring"
@@ -155,6 +155,22 @@ def test_07_digits_mlp_reaches_97_percent(run_lesson):
     assert result["test_accuracy"] >= 0.97
     confusion = result["confusion"]
     assert confusion.sum() == 450 and np.trace(confusion) / confusion.sum() == pytest.approx(result["test_accuracy"])
+
+
+def test_08_cnn_beats_the_mlp_on_the_digits(run_lesson):
+    assert run_lesson("08_cnn_digits")["test_accuracy"] >= 0.985
+
+
+def test_08_cnn_trains_on_mnist_idx_files(run_lesson, tmp_path):
+    """--mnist DIR reads the four IDX files (here tiny random ones the test writes, one gzip-compressed)."""
+    from test_data_idx import write_idx
+
+    rng = np.random.default_rng(0)
+    for part, count in (("train", 24), ("t10k", 8)):
+        write_idx(tmp_path / f"{part}-images-idx3-ubyte", rng.integers(0, 256, (count, 28, 28)).astype(np.uint8), 8)
+        write_idx(tmp_path / f"{part}-labels-idx1-ubyte.gz", rng.integers(0, 10, count).astype(np.uint8), 8, True)
+    result = run_lesson("08_cnn_digits", "--mnist", str(tmp_path), "--epochs", "1")
+    assert 0 <= result["test_accuracy"] <= 1 and len(result["loss"]) == 1
 
 
 def test_a_lesson_runs_as_the_command_its_docstring_shows(tmp_path):

@@ -32,6 +32,17 @@ into a no-op where that is well defined. Inputs may be non-contiguous or transpo
     pseudo_likelihood(v, w, vbias, hbias, out) out (m,) = Σ_i log σ(F(v flipped at i) - F(v))
     rbm_epoch(x, order, w, vbias, hbias, dw, dvb, dhb, chain, seed, first_update, batch_size, k, persistent,
               lr, momentum, weight_decay)      every CD-k/PCD-k update of one epoch over x[order], in place
+Convolutional networks (NCHW, torch's layout; stride = (sh, sw), padding = (top, left): the bottom/right
+padding is implied by the output's shape, so "same" with an even kernel pads one more row after):
+    conv2d_forward(x, w, b, stride, padding, activation, out)
+                                               x (N, C, H, W), w (O, C, kh, kw), b (O,) -> out (N, O, OH, OW)
+                                               out = act(cross-correlation of zero-padded x with w + b)
+    conv2d_backward(x, w, y, dy, stride, padding, activation, dx, dw, db)
+                                               delta = dy * act'(y); dw, db, and dx (None: skipped)
+    maxpool2d_forward(x, kernel, stride, out, argmax)   argmax int64, flat index h * W + w of each max
+                                               in its (H, W) plane; ties and NaN as torch (first max / NaN)
+    maxpool2d_backward(dy, argmax, dx)         dx = 0, then dx[argmax] += dy (overlapping windows add)
+    avgpool2d_forward(x, kernel, stride, out) / avgpool2d_backward(dy, kernel, stride, dx)
 
 m is always the batch size, `pred.shape[0]`; losses write the scalar into `loss[0]`.
 """
@@ -57,6 +68,9 @@ OP_NAMES = (
     # energy-based models (issue 13): Philox draws, RBM sampling, CD update, free energy, pseudo-likelihood
     "philox_uniform", "bernoulli", "sigmoid_bernoulli", "cd_update", "free_energy", "pseudo_likelihood",
     "rbm_epoch",
+    # convolutional networks (issue 12)
+    "conv2d_forward", "conv2d_backward",
+    "maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward",
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 
+from mark1.backends.cuda_conv import conv_table
 from mark1.backends.cuda_rbm import rbm_ops
 from mark1.kernels.cuda import elementwise, image, losses, matmul_numba, optimizers, rows, stacked_sum
 from mark1.kernels.cuda.launch import (
@@ -127,6 +128,7 @@ class CudaOps:
                      "bce_with_logits", "dense_forward", "dense_backward", "sgd", "adam", "image_diff"):
             ops[name] = getattr(self, name)
         ops.update(rbm_ops(self))  # energy-based models (issue 13)
+        ops.update(conv_table(self))  # convolutional networks (issue 12)
         return ops
 
     # --- helpers -------------------------------------------------------------------------------------

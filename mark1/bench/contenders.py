@@ -19,7 +19,7 @@ import numpy as np
 
 import mark1 as m1
 from mark1.backends.registry import PRIORITY, resolve, unavailable_reason
-from mark1.bench import gpu, machine, references
+from mark1.bench import conv_workloads, gpu, machine, references
 from mark1.bench import workloads as wl
 from mark1.bench.references import Arrays, Builder, Prepared
 from mark1.bench.timing import CpuClock, CupyEventClock, TorchEventClock
@@ -82,6 +82,7 @@ def discover(tokens: list[str] | None = None) -> tuple[list[Contender], list[dic
         except Exception as e:  # a broken optional library must not stop the run: skip it, say why
             skipped.append({"name": name, "reason": f"{type(e).__name__}: {e}"})
             continue
+        contender.builders.update(conv_workloads.builders(name))  # convolution workloads (issue 12)
         found.append(contender)
     if tokens:   # a device's reference runs only for that device's selected contenders (gpu_run.sh: GPU only)
         devices = {c.device for c in found if c.name not in REFERENCE.values() or c.name in tokens}

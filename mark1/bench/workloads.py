@@ -308,6 +308,8 @@ from mark1.bench import rbm_step  # noqa: E402  (energy-based models, issue 13; 
 WORKLOADS[rbm_step.RBM_STEP.name], SIZE_FROM_INT["rbm_step"], SIZE_LIMITS["rbm_step"] = (
     rbm_step.RBM_STEP, rbm_step.batch, rbm_step.SIZE_LIMIT)
 
+import mark1.bench.conv_workloads  # noqa: E402, F401  (registers conv and cnn_train_step here: issue 12)
+
 
 def workload_order(name: str) -> int:
     """Position in the suite (a name from another version of mark1 sorts last)."""

@@ -165,3 +165,7 @@ OPS = {
         "dense_forward", "dense_backward", "sgd", "adam", "image_diff",
     )
 }
+
+from mark1.kernels.reference_conv import OPS as _CONV_OPS  # noqa: E402  (convolutional networks, issue 12)
+
+OPS.update(_CONV_OPS)

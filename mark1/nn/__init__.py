@@ -6,6 +6,7 @@
 """
 
 from mark1.nn.activations import ReLU, Sigmoid, Softmax, Tanh
+from mark1.nn.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
 from mark1.nn.dense import Dense
 from mark1.nn.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
 from mark1.nn.module import Module
@@ -18,4 +19,5 @@ __all__ = [
     "SGD", "Adam", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dense", "Loss", "MSELoss", "Module",
     "Optimizer", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh",
     "BernoulliRBM", "DBN",  # energy-based models (issue 13)
+    "AvgPool2d", "Conv2d", "Flatten", "MaxPool2d",
 ]

@@ -1,13 +1,16 @@
-"""Sequential: layers run in order; a Dense followed by Sigmoid/Tanh/ReLU runs as one fused kernel."""
+"""Sequential: layers run in order; a Dense or Conv2d followed by Sigmoid/Tanh/ReLU runs as one fused kernel."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from mark1.nn.activations import FUSABLE
+from mark1.nn.conv import Conv2d
 from mark1.nn.dense import Dense
 from mark1.nn.module import Array, Module
 from mark1.nn.parameter import Parameter
+
+FUSING = (Dense, Conv2d)  # layers whose kernels apply the activation that follows them (forward and backward)
 
 
 class Sequential(Module):
@@ -25,7 +28,7 @@ class Sequential(Module):
         self.layers = list(layers)
         self._steps = self._plan()
         for dense, act in self._steps:
-            if isinstance(dense, Dense) and dense.init is None and act is not None and act.name == "relu":
+            if isinstance(dense, FUSING) and dense.init is None and act is not None and act.name == "relu":
                 dense.reset_parameters("he")
         self._check_widths()
 
@@ -35,7 +38,7 @@ class Sequential(Module):
         while i < len(self.layers):
             layer = self.layers[i]
             following = self.layers[i + 1] if i + 1 < len(self.layers) else None
-            if isinstance(layer, Dense) and isinstance(following, FUSABLE):
+            if isinstance(layer, FUSING) and isinstance(following, FUSABLE):
                 steps.append((layer, following))
                 i += 2
             else:
@@ -81,7 +84,7 @@ class Sequential(Module):
             need_dx = need_input_grad or index > 0
             if act is not None:
                 dy = layer.backward(dy, y=act._saved_output(), activation=act.name, need_dx=need_dx)
-            elif isinstance(layer, Dense):
+            elif isinstance(layer, FUSING):
                 dy = layer.backward(dy, need_dx=need_dx)
             else:
                 dy = layer.backward(dy)

@@ -24,3 +24,18 @@ OPS = {
     "sgd": sgd, "adam": adam,
     "image_diff": image_diff,
 }
+
+# convolutional networks (issue 12): conv.py (implicit GEMM on the GEMM's micro-kernel), pool.py
+from mark1.kernels.cpu.conv import conv2d_backward, conv2d_forward  # noqa: E402
+from mark1.kernels.cpu.pool import (  # noqa: E402
+    avgpool2d_backward,
+    avgpool2d_forward,
+    maxpool2d_backward,
+    maxpool2d_forward,
+)
+
+OPS.update({
+    "conv2d_forward": conv2d_forward, "conv2d_backward": conv2d_backward,
+    "maxpool2d_forward": maxpool2d_forward, "maxpool2d_backward": maxpool2d_backward,
+    "avgpool2d_forward": avgpool2d_forward, "avgpool2d_backward": avgpool2d_backward,
+})
