@@ -101,6 +101,7 @@ def estimate_shift(a: Any, b: Any, max_shift: int) -> Shift:
 PHASE_WINDOW = 384      # px: at most this central part of the overlap is correlated (a multiple of 32: fast FFTs)
 PHASE_LOWPASS = 0.12    # cycles/px: the Gaussian weight on the whitened spectrum; JPEG leaves noise above it,
                         # and the weighted correlation peak is a Gaussian, so three samples place it (below)
+MIN_PHASE_SIDE = 64     # px: a smaller window's correlation peak is unreliable (the Hann window leaves too little)
 MIN_FRACTION = 0.1      # px: a smaller fraction is not worth resampling for (resampling blurs b a little)
 
 
@@ -127,14 +128,14 @@ def _peak(corr: Any, allowed: Any, xp: Any) -> tuple[float, float]:
 
 
 def _match_cost(a: Any, b: Any, shift: tuple[float, float], margin: int, xp: Any) -> float:
-    """Mean absolute grey difference between a and b read at the fractional `shift`, inside a `margin`."""
-    whole = (round(shift[0]), round(shift[1]))
-    in_a, in_b = overlap_slices(a.shape[:2], whole)
-    grey_a, grey_b = _grey(a[in_a], xp), resample(_grey(b[in_b], xp), (shift[0] - whole[0], shift[1] - whole[1]))
-    height, width = grey_a.shape
-    step = max(1, (height * width) // SAMPLED_PIXELS)
-    inner = (slice(margin, height - margin, step), slice(margin, width - margin))
-    return float(xp.abs(grey_a[inner] - grey_b[inner]).mean())
+    """Mean absolute grey difference between a's central window (`margin` px in) and b read at the fractional
+    `shift`: the same window of a for every candidate, as in `_search`."""
+    height, width = a.shape[:2]
+    whole_y, whole_x = round(shift[0]), round(shift[1])
+    window_a = _grey(a[margin:height - margin, margin:width - margin], xp)
+    around_b = b[margin + whole_y - 1:height - margin + whole_y + 1, margin + whole_x - 1:width - margin + whole_x + 1]
+    window_b = resample(_grey(around_b, xp), (shift[0] - whole_y, shift[1] - whole_x))[1:-1, 1:-1]
+    return float(xp.abs(window_a - window_b).mean())
 
 
 def phase_shift(a: Any, b: Any, centre: Shift, limit: int) -> tuple[float, float]:
@@ -151,11 +152,13 @@ def phase_shift(a: Any, b: Any, centre: Shift, limit: int) -> tuple[float, float
     """
     import mark1 as m1
 
+    if max(map(abs, centre)) >= limit:  # the true shift is probably beyond the limit: say so (keep the search's)
+        return (float(centre[0]), float(centre[1]))
     xp = m1.get_backend().xp
     in_a, in_b = overlap_slices(a.shape[:2], centre)
     height, width = in_a[0].stop - in_a[0].start, in_a[1].stop - in_a[1].start
     side_y, side_x = min(PHASE_WINDOW, height // 32 * 32), min(PHASE_WINDOW, width // 32 * 32)
-    if side_y < 32 or side_x < 32:
+    if min(side_y, side_x) < MIN_PHASE_SIDE:
         return (float(centre[0]), float(centre[1]))
     y0, x0 = (height - side_y) // 2, (width - side_x) // 2
     hann = (xp.hanning(side_y)[:, None] * xp.hanning(side_x)[None, :]).astype(xp.float32)
@@ -170,10 +173,11 @@ def phase_shift(a: Any, b: Any, centre: Shift, limit: int) -> tuple[float, float
     near = (xp.abs(lag_y) <= 1) & (xp.abs(lag_x) <= 1)
     anywhere = (xp.abs(centre[0] - lag_y) <= limit) & (xp.abs(centre[1] - lag_x) <= limit)
     candidates = []
-    for allowed in (near, anywhere):
+    small = min(height, width) <= 2 * (limit + 4)  # too little left to judge between the two
+    for allowed in (near,) if small else (near, anywhere):
         py, px = _peak(corr, allowed, xp)
         candidates.append((centre[0] - py, centre[1] - px))
-    if max(abs(u - v) for u, v in zip(*candidates, strict=True)) < 0.5:
+    if len(candidates) == 1 or max(abs(u - v) for u, v in zip(*candidates, strict=True)) < 0.5:
         return candidates[0]
     margin = limit + 2
     return min(candidates, key=lambda s: _match_cost(a, b, s, margin, xp))

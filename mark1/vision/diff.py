@@ -24,7 +24,7 @@ import numpy as np
 
 from mark1.vision.align import MIN_FRACTION, Shift, estimate_shift, overlap_slices, phase_shift, resample, shift_limit
 from mark1.vision.images import VisionInputError, as_rgb
-from mark1.vision.robust import LOW_SHARE, Tuning, changed_mask, evidence
+from mark1.vision.robust import LOW_SHARE, Tuning, changed_mask, evidence, pixel_share
 
 METHODS = ("plain", "robust")
 
@@ -64,7 +64,8 @@ class DiffResult:
     and the changed-pixel mask in picture-a coordinates (host NumPy bool array, False outside the overlap);
     `evidence`: the per-pixel difference that was thresholded (float32, 0 outside the overlap), `threshold`
     and the weak threshold of the robust method's hysteresis (`low`, = threshold for plain); `subpixel`: the
-    shift to a fraction of a pixel (robust method; the whole shift for plain)."""
+    shift to a fraction of a pixel (robust method; the whole shift for plain); `differing`: the share of the
+    compared pixels that differ (plain: the mask's; robust: pixel by pixel beyond the cast, no tolerance)."""
 
     regions: list[Region]
     shift: Shift
@@ -73,6 +74,7 @@ class DiffResult:
     threshold: float = 35.0
     low: float = 35.0
     subpixel: tuple[float, float] = (0.0, 0.0)
+    differing: float = 0.0
 
 
 def _check_options(threshold: float, min_area: int, max_shift: int, blur: int, merge: int, edge: int,
@@ -127,8 +129,10 @@ def _opened(changed: Any, xp: Any, ndi: Any) -> Any:
                               mode="constant").astype(bool)
 
 
-def _robust(a_dev: Any, b_dev: Any, shift: Shift, limit: int, tuning: Tuning, xp: Any, ndi: Any):
-    """The robust method's (shift, fractional shift, overlap slice of a, evidence over the overlap)."""
+def _robust(a_dev: Any, b_dev: Any, shift: Shift, limit: int, threshold: float, tuning: Tuning, xp: Any,
+            ndi: Any):
+    """The robust method's (shift, fractional shift, overlap slice of a, evidence over the overlap, share of
+    pixels differing pixel by pixel beyond the cast)."""
     subpixel = (float(shift[0]), float(shift[1]))
     if tuning.subpixel and limit:
         subpixel = phase_shift(a_dev, b_dev, shift, limit)
@@ -138,7 +142,8 @@ def _robust(a_dev: Any, b_dev: Any, shift: Shift, limit: int, tuning: Tuning, xp
     fraction = (subpixel[0] - shift[0], subpixel[1] - shift[1])
     if max(abs(f) for f in fraction) >= MIN_FRACTION:
         part_b = resample(part_b, fraction)
-    return shift, subpixel, in_a, evidence(a_dev[in_a], part_b, tuning, xp, ndi)
+    strength, cast = evidence(a_dev[in_a], part_b, tuning, xp, ndi)
+    return shift, subpixel, in_a, strength, pixel_share(a_dev[in_a], part_b, cast, threshold, xp)
 
 
 def compare(a: Any, b: Any, threshold: float = 35, min_area: int = 20, *, max_shift: int = 8, blur: int = 3,
@@ -171,11 +176,11 @@ def compare(a: Any, b: Any, threshold: float = 35, min_area: int = 20, *, max_sh
     low = threshold
     if method == "robust":
         tuning = tuning or Tuning()
-        shift, subpixel, in_a, diff = _robust(a_dev, b_dev, shift, shift_limit(a.shape[:2], max_shift), tuning,
-                                              xp, ndi)
+        shift, subpixel, in_a, diff, differing = _robust(a_dev, b_dev, shift, shift_limit(a.shape[:2], max_shift),
+                                                         threshold, tuning, xp, ndi)
         changed = diff > threshold
     else:
-        subpixel = (float(shift[0]), float(shift[1]))
+        subpixel, differing = (float(shift[0]), float(shift[1])), None
         in_a, in_b = overlap_slices(a.shape[:2], shift)
         diff = m1.image_diff(_plain(a_dev[in_a], xp), _plain(b_dev[in_b], xp))
         smooth = ndi.uniform_filter(diff, size=blur, mode="nearest") if blur > 1 else diff
@@ -197,8 +202,10 @@ def compare(a: Any, b: Any, threshold: float = 35, min_area: int = 20, *, max_sh
     full_mask[in_a] = m1.to_numpy(mask)
     full_evidence = np.zeros(a.shape[:2], dtype=np.float32)
     full_evidence[in_a] = m1.to_numpy(diff)
+    if differing is None:
+        differing = float(full_mask.sum()) / max(full_mask[in_a].size, 1)
     return DiffResult(regions=regions, shift=shift, mask=full_mask, evidence=full_evidence, threshold=threshold,
-                      low=low, subpixel=subpixel)
+                      low=low, subpixel=subpixel, differing=differing)
 
 
 def find_differences(a: Any, b: Any, threshold: float = 35, min_area: int = 20, **options: Any) -> list[Region]:

@@ -33,7 +33,6 @@ CAST_SPAN = 7              # blocks: the cast is the median over this many block
 LOW_SHARE = 0.5            # hysteresis: weak pixels above this share of the threshold join a seeded region
 MIN_STROKE_LENGTH = 10     # px: a component this long (its box's longer side) is a stroke, whatever its area
 MIN_STROKE_AREA = 6        # px: ... provided it has this many pixels
-UNSEEDED_LENGTH = 10**6    # px: a faint component this long needs no pixel above the threshold
 FLAT = 16                  # grey levels: a neighbourhood spanning less is flat (no edge or line in it)
 FLAT_GAIN = 2              # where either is flat, the blurred difference counts this many times
 
@@ -130,8 +129,16 @@ def _range_distance(a: Any, b: Any, cast: Any, tolerance: int, xp: Any, flat: in
     return distance, both_busy
 
 
-def evidence(a: Any, b: Any, tuning: Tuning, xp: Any, ndi: Any) -> Any:
-    """Per pixel, how far a and b differ beyond a cast and ±tolerance px of misregistration: HxW float32."""
+def pixel_share(a: Any, b: Any, cast: Any, threshold: float, xp: Any) -> float:
+    """Share of pixels where a channel of b differs from a under the cast by more than `threshold`, pixel by
+    pixel: the CLI's "are these two pictures of one scene?" (the evidence forgives random pictures' noise)."""
+    distance = xp.abs(b.astype(xp.int16) - _under_cast(a.astype(xp.int16), cast, xp)).max(axis=2)
+    return float((distance > threshold).mean())
+
+
+def evidence(a: Any, b: Any, tuning: Tuning, xp: Any, ndi: Any) -> tuple[Any, Any]:
+    """Per pixel, how far a and b differ beyond a cast and ±tolerance px of misregistration: HxW float32;
+    and the cast (HxWx3 int16) that was taken out."""
     cast = cast_field(a, b, xp, ndi) if tuning.cast else xp.zeros(a.shape, dtype=xp.int16)
     distance, both_busy = _range_distance(a, b, cast, tuning.tolerance, xp, FLAT if tuning.blurred else None)
     if tuning.blurred:
@@ -142,11 +149,11 @@ def evidence(a: Any, b: Any, tuning: Tuning, xp: Any, ndi: Any) -> Any:
         soft, _ = _range_distance(_box_blur(a, xp), _box_blur(b, xp), cast, tuning.tolerance, xp)
         distance = xp.minimum(distance, xp.where(both_busy, soft, soft * FLAT_GAIN))
     largest = xp.maximum(xp.maximum(distance[:, :, 0], distance[:, :, 1]), distance[:, :, 2])
-    return xp.maximum(largest, 0).astype(xp.float32)
+    return xp.maximum(largest, 0).astype(xp.float32), cast
 
 
 def changed_mask(strength: Any, threshold: float, min_area: int, xp: Any, ndi: Any) -> Any:
-    """Step 3: the changed pixels, HxW bool, from the evidence `strength`."""
+    """Step 3: the changed pixels, HxW bool, from the evidence `strength` (see the module docstring)."""
     weak = strength > LOW_SHARE * threshold
     labels, count = ndi.label(weak, structure=xp.ones((3, 3), dtype=bool))
     count = int(count)
@@ -156,25 +163,14 @@ def changed_mask(strength: Any, threshold: float, min_area: int, xp: Any, ndi: A
     areas = xp.bincount(flat, minlength=count + 1)
     seeded = xp.bincount(flat, weights=(strength > threshold).ravel().astype(xp.float32), minlength=count + 1) > 0
     keep = seeded & (areas >= min_area)
-    # the rest is decided by length: a component's box's longer side (ndimage's find_objects: host slices)
-    undecided = (areas >= MIN_STROKE_AREA) & ~keep
-    undecided[0] = False
-    candidates = [int(i) for i in xp.nonzero(undecided)[0]] if bool(undecided.any()) else []
+    # seeded but too small by area: kept when long (its box's longer side; find_objects gives host slices)
+    thin = seeded & (areas >= MIN_STROKE_AREA) & ~keep
+    thin[0] = False
+    candidates = [int(i) for i in xp.nonzero(thin)[0]] if bool(thin.any()) else []
     if candidates:
         slices = ndi.find_objects(labels)
-        lengths = {i: max(s.stop - s.start for s in slices[i - 1]) for i in candidates}
-        seeded_host = m1_host(seeded, xp)
-        areas_host = m1_host(areas, xp)
-        long_ones = [i for i in candidates
-                     if (seeded_host[i] and lengths[i] >= MIN_STROKE_LENGTH)
-                     or (lengths[i] >= UNSEEDED_LENGTH and areas_host[i] >= UNSEEDED_LENGTH)]
+        long_ones = [i for i in candidates if max(s.stop - s.start for s in slices[i - 1]) >= MIN_STROKE_LENGTH]
         if long_ones:
             keep[xp.asarray(long_ones)] = True
     keep[0] = False
     return keep[labels]
-
-
-def m1_host(x: Any, xp: Any) -> Any:
-    import mark1 as m1
-
-    return m1.to_numpy(x)
