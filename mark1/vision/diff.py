@@ -24,7 +24,7 @@ import numpy as np
 
 from mark1.vision.align import MIN_FRACTION, Shift, estimate_shift, overlap_slices, phase_shift, resample, shift_limit
 from mark1.vision.images import VisionInputError, as_rgb
-from mark1.vision.robust import LOW_SHARE, Tuning, changed_mask, evidence, pixel_share
+from mark1.vision.robust import LOW_SHARE, Tuning, changed_mask, evidence
 
 METHODS = ("plain", "robust")
 
@@ -142,8 +142,7 @@ def _robust(a_dev: Any, b_dev: Any, shift: Shift, limit: int, threshold: float, 
     fraction = (subpixel[0] - shift[0], subpixel[1] - shift[1])
     if max(abs(f) for f in fraction) >= MIN_FRACTION:
         part_b = resample(part_b, fraction)
-    strength, cast = evidence(a_dev[in_a], part_b, tuning, xp, ndi)
-    return shift, subpixel, in_a, strength, pixel_share(a_dev[in_a], part_b, cast, threshold, xp)
+    return (shift, subpixel, in_a, *evidence(a_dev[in_a], part_b, threshold, tuning, xp, ndi))
 
 
 def compare(a: Any, b: Any, threshold: float = 35, min_area: int = 20, *, max_shift: int = 8, blur: int = 3,

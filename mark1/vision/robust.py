@@ -105,51 +105,83 @@ def _neighbourhood_range(x: Any, radius: int, xp: Any) -> tuple[Any, Any]:
     return low_out, high_out
 
 
-def _box_blur(x: Any, xp: Any) -> Any:
-    """The 3×3 mean of HxWxC uint8 `x` (edges repeated), rounded to uint8."""
-    padded = xp.pad(x.astype(xp.uint16), ((1, 1), (1, 1), (0, 0)), mode="edge")
-    rows = padded[:-2] + padded[1:-1] + padded[2:]
-    total = rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]
-    return ((total + 4) // 9).astype(xp.uint8)
-
-
-def _range_distance(a: Any, b: Any, cast: Any, tolerance: int, xp: Any, flat: int | None = None):
-    """Per pixel and channel (int16): how far a, as the cast would show it, lies outside the range of b
-    over a (2*tolerance+1)² neighbourhood, or b outside a's range, whichever is further (<= 0: within).
-    With `flat`: also where both neighbourhoods span more than `flat` levels (both show an edge or line)."""
+def _range_distance(a: Any, b: Any, cast: Any, tolerance: int, xp: Any) -> tuple[Any, Any]:
+    """(distance, pixelwise), per pixel and channel, int16. distance: how far a, as the cast would show it,
+    lies outside the range of b over a (2*tolerance+1)² neighbourhood, or b outside a's range, whichever is
+    further (<= 0: within); pixelwise: |b - a under the cast|, with no tolerance."""
     b16 = b.astype(xp.int16)
     target = _under_cast(a.astype(xp.int16), cast, xp)  # a as b would show it
+    pixelwise = xp.abs(b16 - target)
     if tolerance == 0:
-        return xp.abs(b16 - target), None
+        return pixelwise, pixelwise
     # a + cast rises with a, so its extremes over a neighbourhood are those of a's, moved by the cast
-    low_b, high_b = (v.astype(xp.int16) for v in _neighbourhood_range(b, tolerance, xp))
-    low_a, high_a = (_under_cast(v.astype(xp.int16), cast, xp) for v in _neighbourhood_range(a, tolerance, xp))
+    (low_a, high_a), (low_b, high_b) = _neighbourhood_range(a, tolerance, xp), _neighbourhood_range(b, tolerance, xp)
+    low_b, high_b = low_b.astype(xp.int16), high_b.astype(xp.int16)
+    low_a, high_a = _under_cast(low_a.astype(xp.int16), cast, xp), _under_cast(high_a.astype(xp.int16), cast, xp)
     distance = xp.maximum(xp.maximum(low_b - target, target - high_b), xp.maximum(low_a - b16, b16 - high_a))
-    both_busy = None if flat is None else ((high_a - low_a) > flat) & ((high_b - low_b) > flat)
-    return distance, both_busy
+    return distance, pixelwise
 
 
-def pixel_share(a: Any, b: Any, cast: Any, threshold: float, xp: Any) -> float:
-    """Share of pixels where a channel of b differs from a under the cast by more than `threshold`, pixel by
-    pixel: the CLI's "are these two pictures of one scene?" (the evidence forgives random pictures' noise)."""
-    distance = xp.abs(b.astype(xp.int16) - _under_cast(a.astype(xp.int16), cast, xp)).max(axis=2)
-    return float((distance > threshold).mean())
+def _patches(picture: Any, ys: Any, xs: Any, radius: int, xp: Any) -> Any:
+    """(N, 2r+1, 2r+1, C) int16: the neighbourhood of each pixel (ys[i], xs[i]), edges repeated."""
+    offsets = xp.arange(-radius, radius + 1)
+    rows = xp.clip(ys[:, None, None] + offsets[None, :, None], 0, picture.shape[0] - 1)
+    cols = xp.clip(xs[:, None, None] + offsets[None, None, :], 0, picture.shape[1] - 1)
+    return picture[rows, cols].astype(xp.int16)
 
 
-def evidence(a: Any, b: Any, tuning: Tuning, xp: Any, ndi: Any) -> tuple[Any, Any]:
-    """Per pixel, how far a and b differ beyond a cast and ±tolerance px of misregistration: HxW float32;
-    and the cast (HxWx3 int16) that was taken out."""
+def _extremes(patch: Any, xp: Any) -> tuple[Any, Any]:
+    """Min and max over axes 1 and 2 of (N, k, k, C) `patch`, as a chain of elementwise ops (NumPy reduces
+    over small inner axes several times slower)."""
+    low = high = patch[:, 0, 0]
+    for i in range(patch.shape[1]):
+        for j in range(patch.shape[2]):
+            low, high = xp.minimum(low, patch[:, i, j]), xp.maximum(high, patch[:, i, j])
+    return low, high
+
+
+def _blurred_check(a: Any, b: Any, cast: Any, ys: Any, xs: Any, distance: Any, tolerance: int, xp: Any) -> Any:
+    """The step-2 distance at the pixels (ys, xs), (N, C), lowered by the blurred pictures' distance (see
+    `evidence`); computed at those pixels only, from their neighbourhoods: a few % of the picture."""
+    r = tolerance
+    side = 2 * r + 1
+    pa, pb = _patches(a, ys, xs, r + 1, xp), _patches(b, ys, xs, r + 1, xp)
+
+    def blurred(patch: Any) -> Any:  # 3x3 means over the inner side x side positions, rounded
+        rows = patch[:, :-2] + patch[:, 1:-1] + patch[:, 2:]
+        return (rows[:, :, :-2] + rows[:, :, 1:-1] + rows[:, :, 2:] + 4) // 9
+
+    ba, bb = blurred(pa), blurred(pb)
+    here = cast[ys, xs]
+    (low_a, high_a), (low_b, high_b) = _extremes(ba, xp), _extremes(bb, xp)
+    target = xp.clip(ba[:, r, r] + here, 0, 255)
+    low_a, high_a = xp.clip(low_a + here, 0, 255), xp.clip(high_a + here, 0, 255)
+    soft = xp.maximum(xp.maximum(low_b - target, target - high_b),
+                      xp.maximum(low_a - bb[:, r, r], bb[:, r, r] - high_a))
+    (low_a, high_a), (low_b, high_b) = (_extremes(p[:, 1:1 + side, 1:1 + side], xp) for p in (pa, pb))
+    busy = ((high_a - low_a) > FLAT) & ((high_b - low_b) > FLAT)
+    return xp.minimum(distance[ys, xs], xp.where(busy, soft, soft * FLAT_GAIN))
+
+
+def evidence(a: Any, b: Any, threshold: float, tuning: Tuning, xp: Any, ndi: Any) -> tuple[Any, float]:
+    """Per pixel, how far a and b differ beyond a cast and ±tolerance px of misregistration (HxW float32),
+    and the share of pixels whose channels differ by more than `threshold` pixel by pixel beyond the cast
+    (the CLI's "are these two pictures of one scene?": the evidence forgives even random pictures)."""
     cast = cast_field(a, b, xp, ndi) if tuning.cast else xp.zeros(a.shape, dtype=xp.int16)
-    distance, both_busy = _range_distance(a, b, cast, tuning.tolerance, xp, FLAT if tuning.blurred else None)
-    if tuning.blurred:
+    distance, pixelwise = _range_distance(a, b, cast, tuning.tolerance, xp)
+    share = float((pixelwise > threshold).any(axis=2).mean())
+    largest = xp.maximum(xp.maximum(xp.maximum(distance[:, :, 0], distance[:, :, 1]), distance[:, :, 2]), 0)
+    if tuning.blurred and tuning.tolerance:
         # a thin line drawn sharp in one picture and resampled (blurred) in the other has lost half its
-        # contrast there, beyond any range; both pictures blurred agree on it. Where both pictures show
-        # structure nearby, the smaller of the two differences counts; a stroke on a flat fill that the other
-        # picture lacks keeps its full contrast (the other's neighbourhood there is flat)
-        soft, _ = _range_distance(_box_blur(a, xp), _box_blur(b, xp), cast, tuning.tolerance, xp)
-        distance = xp.minimum(distance, xp.where(both_busy, soft, soft * FLAT_GAIN))
-    largest = xp.maximum(xp.maximum(distance[:, :, 0], distance[:, :, 1]), distance[:, :, 2])
-    return xp.maximum(largest, 0).astype(xp.float32), cast
+        # contrast there, beyond any range; both pictures blurred 3x3 agree on it. Where both pictures show
+        # structure nearby, the smaller of the two distances counts; where either is flat (a stroke on a fill
+        # that the other picture lacks) the blurred one counts double (blurring keeps a third of a 1-px line).
+        # Only pixels above the weak threshold can change the answer, so only those are checked
+        ys, xs = xp.nonzero(largest > LOW_SHARE * threshold)
+        if len(ys):
+            lowered = _blurred_check(a, b, cast, ys, xs, distance, tuning.tolerance, xp)
+            largest[ys, xs] = xp.maximum(lowered.max(axis=1), 0)
+    return largest.astype(xp.float32), share
 
 
 def changed_mask(strength: Any, threshold: float, min_area: int, xp: Any, ndi: Any) -> Any:
