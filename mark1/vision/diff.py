@@ -140,9 +140,13 @@ def _robust(a_dev: Any, b_dev: Any, shift: Shift, limit: int, threshold: float, 
     in_a, in_b = overlap_slices(a_dev.shape[:2], shift)
     part_b = b_dev[in_b]
     fraction = (subpixel[0] - shift[0], subpixel[1] - shift[1])
-    if max(abs(f) for f in fraction) >= MIN_FRACTION:
+    resampled = max(abs(f) for f in fraction) >= MIN_FRACTION
+    if resampled:
         part_b = resample(part_b, fraction)
-    return (shift, subpixel, in_a, *evidence(a_dev[in_a], part_b, threshold, tuning, xp, ndi))
+    strength, share = evidence(a_dev[in_a], part_b, threshold, tuning, xp, ndi)
+    if resampled:  # the outermost pixels were read past b's edge (clamped): no evidence there
+        strength[:1], strength[-1:], strength[:, :1], strength[:, -1:] = 0, 0, 0, 0
+    return shift, subpixel, in_a, strength, share
 
 
 def compare(a: Any, b: Any, threshold: float = 35, min_area: int = 20, *, max_shift: int = 8, blur: int = 3,

@@ -186,6 +186,8 @@ def evidence(a: Any, b: Any, threshold: float, tuning: Tuning, xp: Any, ndi: Any
 
 def changed_mask(strength: Any, threshold: float, min_area: int, xp: Any, ndi: Any) -> Any:
     """Step 3: the changed pixels, HxW bool, from the evidence `strength` (see the module docstring)."""
+    import mark1 as m1
+
     weak = strength > LOW_SHARE * threshold
     labels, count = ndi.label(weak, structure=xp.ones((3, 3), dtype=bool))
     count = int(count)
@@ -198,7 +200,7 @@ def changed_mask(strength: Any, threshold: float, min_area: int, xp: Any, ndi: A
     # seeded but too small by area: kept when long (its box's longer side; find_objects gives host slices)
     thin = seeded & (areas >= MIN_STROKE_AREA) & ~keep
     thin[0] = False
-    candidates = [int(i) for i in xp.nonzero(thin)[0]] if bool(thin.any()) else []
+    candidates = m1.to_numpy(xp.nonzero(thin)[0]).tolist() if bool(thin.any()) else []
     if candidates:
         slices = ndi.find_objects(labels)
         long_ones = [i for i in candidates if max(s.stop - s.start for s in slices[i - 1]) >= MIN_STROKE_LENGTH]
