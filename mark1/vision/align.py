@@ -101,6 +101,8 @@ def estimate_shift(a: Any, b: Any, max_shift: int) -> Shift:
 PHASE_WINDOW = 384      # px: at most this central part of the overlap is correlated (a multiple of 32: fast FFTs)
 PHASE_LOWPASS = 0.12    # cycles/px: the Gaussian weight on the whitened spectrum; JPEG leaves noise above it,
                         # and the weighted correlation peak is a Gaussian, so three samples place it (below)
+PEAKS = 3               # correlation peaks besides the integer search's considered (hatching makes several)
+AMBIGUOUS = 0.5         # a peak elsewhere this high, relative to the one at the search's answer, is checked
 MIN_PHASE_SIDE = 64     # px: a smaller window's correlation peak is unreliable (the Hann window leaves too little)
 MIN_FRACTION = 0.1      # px: a smaller fraction is not worth resampling for (resampling blurs b a little)
 
@@ -112,8 +114,9 @@ def _gaussian_peak(left: float, centre: float, right: float) -> float:
     return 0.5 * (logs[0] - logs[2]) / curvature if curvature < 0 else 0.0
 
 
-def _peak(corr: Any, allowed: Any, xp: Any) -> tuple[float, float]:
-    """The highest allowed sample of the correlation surface, refined (index units, wrapped to ±n/2)."""
+def _peak(corr: Any, allowed: Any, xp: Any) -> tuple[float, float, float]:
+    """The highest allowed sample of the correlation surface, refined (index units, wrapped to ±n/2), and
+    its height."""
     import mark1 as m1
 
     rows, cols = corr.shape
@@ -124,16 +127,19 @@ def _peak(corr: Any, allowed: Any, xp: Any) -> tuple[float, float]:
     # a peak cut off by the allowed area is not refined: the fit would run past the area's edge
     frac_y = min(max(_gaussian_peak(float(values[0]), float(values[1]), float(values[2])), -0.5), 0.5)
     frac_x = min(max(_gaussian_peak(float(values[3]), float(values[1]), float(values[4])), -0.5), 0.5)
-    return ((py if py < rows // 2 else py - rows) + frac_y, (px if px < cols // 2 else px - cols) + frac_x)
+    return ((py if py < rows // 2 else py - rows) + frac_y, (px if px < cols // 2 else px - cols) + frac_x,
+            float(values[1]))
 
 
 def _match_cost(a: Any, b: Any, shift: tuple[float, float], margin: int, xp: Any) -> float:
-    """Mean absolute grey difference between a's central window (`margin` px in) and b read at the fractional
-    `shift`: the same window of a for every candidate, as in `_search`."""
+    """Mean absolute grey difference between a's central window (`margin` px in, at most PHASE_WINDOW px a
+    side) and b read there at the fractional `shift`: the same window of a for every candidate."""
     height, width = a.shape[:2]
+    side_y, side_x = min(PHASE_WINDOW, height - 2 * margin), min(PHASE_WINDOW, width - 2 * margin)
+    y0, x0 = (height - side_y) // 2, (width - side_x) // 2
     whole_y, whole_x = round(shift[0]), round(shift[1])
-    window_a = _grey(a[margin:height - margin, margin:width - margin], xp)
-    around_b = b[margin + whole_y - 1:height - margin + whole_y + 1, margin + whole_x - 1:width - margin + whole_x + 1]
+    window_a = _grey(a[y0:y0 + side_y, x0:x0 + side_x], xp)
+    around_b = b[y0 + whole_y - 1:y0 + side_y + whole_y + 1, x0 + whole_x - 1:x0 + side_x + whole_x + 1]
     window_b = resample(_grey(around_b, xp), (shift[0] - whole_y, shift[1] - whole_x))[1:-1, 1:-1]
     return float(xp.abs(window_a - window_b).mean())
 
@@ -172,15 +178,22 @@ def phase_shift(a: Any, b: Any, centre: Shift, limit: int) -> tuple[float, float
     lag_y, lag_x = xp.fft.fftfreq(side_y, 1 / side_y)[:, None], xp.fft.fftfreq(side_x, 1 / side_x)[None, :]
     near = (xp.abs(lag_y) <= 1) & (xp.abs(lag_x) <= 1)
     anywhere = (xp.abs(centre[0] - lag_y) <= limit) & (xp.abs(centre[1] - lag_x) <= limit)
-    candidates = []
-    small = min(height, width) <= 2 * (limit + 4)  # too little left to judge between the two
-    for allowed in (near,) if small else (near, anywhere):
-        py, px = _peak(corr, allowed, xp)
-        candidates.append((centre[0] - py, centre[1] - px))
-    if len(candidates) == 1 or max(abs(u - v) for u, v in zip(*candidates, strict=True)) < 0.5:
-        return candidates[0]
-    margin = limit + 2
-    return min(candidates, key=lambda s: _match_cost(a, b, s, margin, xp))
+    py, px, height_near = _peak(corr, near, xp)
+    candidates = [(centre[0] - py, centre[1] - px)]
+    if min(height, width) > 2 * (limit + 4):  # else too little is left to judge between candidates
+        # the highest peaks elsewhere (each with its 5x5 surroundings taken out before the next)
+        heights = []
+        for _ in range(PEAKS):
+            py, px, top = _peak(corr, anywhere, xp)
+            if abs(py) > 1.5 or abs(px) > 1.5:
+                candidates.append((centre[0] - py, centre[1] - px))
+                heights.append(top)
+            anywhere &= (xp.abs(lag_y - round(py)) > 2) | (xp.abs(lag_x - round(px)) > 2)
+        # unless one stands out, the candidates' resampled pictures are compared with a (as `_search` does)
+        if heights and max(heights) > AMBIGUOUS * height_near:
+            margin = limit + 2
+            return min(candidates, key=lambda s: _match_cost(a, b, s, margin, xp))
+    return candidates[0]
 
 
 def resample(b: Any, fraction: tuple[float, float]) -> Any:

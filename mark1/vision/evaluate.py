@@ -27,6 +27,7 @@ VARIANTS = {  # name: (method, robust tuning): each robust step taken out in tur
     "no blurred check": ("robust", Tuning(blurred=False)),
     "3x3 opening (no hysteresis)": ("robust", Tuning(hysteresis=False)),
     "integer shift only": ("robust", Tuning(subpixel=False)),
+    "cast as a pure offset": ("robust", Tuning(ink=False)),
     "plain (before)": ("plain", None),
 }
 

@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw
 CHANGE_KINDS = ("fill", "remove", "add_stroke", "remove_stroke", "move", "resize")
 SHAPES = ("box", "disc", "triangle", "house", "hatched", "detail")
 CHANGE_GAP = 16          # px between the zones of two changes, so each is its own region (merge=4 joins 8 px)
+MIN_VISIBLE = 8          # px: a change must differ in at least this many pixels of the clean drawings
 CLEAN_DIFFERENCE = 30    # a clean-drawing pixel belongs to a change's true box when a channel differs this much
 
 
@@ -240,7 +241,7 @@ def make_puzzle(seed: int, width: int | None = None) -> Puzzle:
     boxes, kinds = [], []
     for kind, _, zone in changed + strokes:
         ys, xs = np.nonzero(differs[zone[1]:zone[3], zone[0]:zone[2]])
-        if len(ys):
+        if len(ys) >= MIN_VISIBLE:  # a stroke drawn over dark ink, say, is no change anyone could find
             boxes.append((zone[0] + int(xs.min()) - pad, zone[1] + int(ys.min()) - pad,
                           zone[0] + int(xs.max()) + 1 - pad, zone[1] + int(ys.max()) + 1 - pad))
             kinds.append(kind)

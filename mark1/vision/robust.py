@@ -34,6 +34,10 @@ LOW_SHARE = 0.5            # hysteresis: weak pixels above this share of the thr
 MIN_STROKE_LENGTH = 10     # px: a component this long (its box's longer side) is a stroke, whatever its area
 MIN_STROKE_AREA = 6        # px: ... provided it has this many pixels
 FLAT = 16                  # grey levels: a neighbourhood spanning less is flat (no edge or line in it)
+GAP = 1                    # px: weak pixels this close belong to one component (step 3)
+INK_KNEE = 40              # grey levels: darker (or within this of white) the cast may not apply (_under_cast)
+RAMP_BITS = 6
+RAMP = 1 << RAMP_BITS      # grey levels over which the cast fades in past the knee
 FLAT_GAIN = 2              # where either is flat, the blurred difference counts this many times
 
 
@@ -43,6 +47,7 @@ class Tuning:
 
     cast: bool = True           # step 1: remove the low-frequency part of the difference
     tolerance: int = 1          # step 2: px of misregistration tolerated (0: the pixel alone)
+    ink: bool = True            # step 1: near-black and near-white pixels may keep their value under a cast
     blurred: bool = True        # step 2 also on both pictures blurred 3x3 (the smaller difference counts)
     hysteresis: bool = True     # step 3: hysteresis and shape (False: the plain method's 3x3 opening)
     subpixel: bool = True       # align to a fraction of a pixel and resample b (phase correlation)
@@ -82,12 +87,18 @@ def cast_field(a: Any, b: Any, xp: Any, ndi: Any) -> Any:
     return _upsample(_upsample(medians, 1, width, block, xp), 0, height, block, xp)
 
 
-def _under_cast(values: Any, cast: Any, xp: Any) -> Any:
-    """`values` (int16) as the cast shows them: shifted, and clipped to 0..255 as a picture is (black ink
-    under a darkening cast stays black). A model where dark ink keeps its value under any cast (a recoloured
-    fill, its outlines left black) was measured too: no better on the tuning seeds (2 missed of 180 and 0.13
-    spurious regions per puzzle against 1 and 0.17 on seeds 0-29), at 1.3× the cost; it was left out."""
-    return xp.clip(values + cast, 0, 255)
+def _under_cast(values: Any, cast: Any, xp: Any, ink: bool = True) -> tuple[Any, Any]:
+    """The lowest and highest value each of `values` (int16) may show under `cast`: shifted and clipped to
+    0..255 as a picture is; with `ink`, near-black and near-white pixels may also keep their value (a cast
+    on the other half was clipped there, or a recoloured fill left its black outlines alone), fading to the
+    full cast over RAMP levels. Both bounds rise with the value, so a neighbourhood's extremes map to
+    the bounds' extremes."""
+    full = xp.clip(values + cast, 0, 255)
+    if not ink:
+        return full, full
+    share = xp.clip(xp.minimum(values - INK_KNEE, 255 - INK_KNEE - values), 0, RAMP)
+    kept = xp.clip(values + ((cast * share) >> RAMP_BITS), 0, 255)
+    return xp.minimum(full, kept), xp.maximum(full, kept)
 
 
 def _neighbourhood_range(x: Any, radius: int, xp: Any) -> tuple[Any, Any]:
@@ -105,21 +116,26 @@ def _neighbourhood_range(x: Any, radius: int, xp: Any) -> tuple[Any, Any]:
     return low_out, high_out
 
 
-def _range_distance(a: Any, b: Any, cast: Any, tolerance: int, xp: Any) -> tuple[Any, Any]:
+def _range_distance(a: Any, b: Any, cast: Any, tolerance: int, xp: Any, ink: bool) -> tuple[Any, Any]:
     """(distance, pixelwise), per pixel and channel, int16. distance: how far a, as the cast would show it,
     lies outside the range of b over a (2*tolerance+1)² neighbourhood, or b outside a's range, whichever is
-    further (<= 0: within); pixelwise: |b - a under the cast|, with no tolerance."""
+    further (<= 0: within); pixelwise: the same with no tolerance."""
     b16 = b.astype(xp.int16)
-    target = _under_cast(a.astype(xp.int16), cast, xp)  # a as b would show it
-    pixelwise = xp.abs(b16 - target)
+    low, high = _under_cast(a.astype(xp.int16), cast, xp, ink)  # a as b would show it
+    pixelwise = xp.maximum(low - b16, b16 - high)
     if tolerance == 0:
         return pixelwise, pixelwise
-    # a + cast rises with a, so its extremes over a neighbourhood are those of a's, moved by the cast
     (low_a, high_a), (low_b, high_b) = _neighbourhood_range(a, tolerance, xp), _neighbourhood_range(b, tolerance, xp)
     low_b, high_b = low_b.astype(xp.int16), high_b.astype(xp.int16)
-    low_a, high_a = _under_cast(low_a.astype(xp.int16), cast, xp), _under_cast(high_a.astype(xp.int16), cast, xp)
-    distance = xp.maximum(xp.maximum(low_b - target, target - high_b), xp.maximum(low_a - b16, b16 - high_a))
+    low_a = _under_cast(low_a.astype(xp.int16), cast, xp, ink)[0]
+    high_a = _under_cast(high_a.astype(xp.int16), cast, xp, ink)[1]
+    distance = xp.maximum(xp.maximum(low_b - high, low - high_b), xp.maximum(low_a - b16, b16 - high_a))
     return distance, pixelwise
+
+
+def _channel_max(x: Any, xp: Any) -> Any:
+    """The largest of the 3 channels, HxW (elementwise: NumPy reduces over a last axis of 3 ten times slower)."""
+    return xp.maximum(xp.maximum(x[:, :, 0], x[:, :, 1]), x[:, :, 2])
 
 
 def _patches(picture: Any, ys: Any, xs: Any, radius: int, xp: Any) -> Any:
@@ -140,10 +156,10 @@ def _extremes(patch: Any, xp: Any) -> tuple[Any, Any]:
     return low, high
 
 
-def _blurred_check(a: Any, b: Any, cast: Any, ys: Any, xs: Any, distance: Any, tolerance: int, xp: Any) -> Any:
+def _blurred_check(a: Any, b: Any, cast: Any, ys: Any, xs: Any, distance: Any, tuning: Tuning, xp: Any) -> Any:
     """The step-2 distance at the pixels (ys, xs), (N, C), lowered by the blurred pictures' distance (see
     `evidence`); computed at those pixels only, from their neighbourhoods: a few % of the picture."""
-    r = tolerance
+    r = tuning.tolerance
     side = 2 * r + 1
     pa, pb = _patches(a, ys, xs, r + 1, xp), _patches(b, ys, xs, r + 1, xp)
 
@@ -154,10 +170,9 @@ def _blurred_check(a: Any, b: Any, cast: Any, ys: Any, xs: Any, distance: Any, t
     ba, bb = blurred(pa), blurred(pb)
     here = cast[ys, xs]
     (low_a, high_a), (low_b, high_b) = _extremes(ba, xp), _extremes(bb, xp)
-    target = xp.clip(ba[:, r, r] + here, 0, 255)
-    low_a, high_a = xp.clip(low_a + here, 0, 255), xp.clip(high_a + here, 0, 255)
-    soft = xp.maximum(xp.maximum(low_b - target, target - high_b),
-                      xp.maximum(low_a - bb[:, r, r], bb[:, r, r] - high_a))
+    low, high = _under_cast(ba[:, r, r], here, xp, tuning.ink)
+    low_a, high_a = _under_cast(low_a, here, xp, tuning.ink)[0], _under_cast(high_a, here, xp, tuning.ink)[1]
+    soft = xp.maximum(xp.maximum(low_b - high, low - high_b), xp.maximum(low_a - bb[:, r, r], bb[:, r, r] - high_a))
     (low_a, high_a), (low_b, high_b) = (_extremes(p[:, 1:1 + side, 1:1 + side], xp) for p in (pa, pb))
     busy = ((high_a - low_a) > FLAT) & ((high_b - low_b) > FLAT)
     return xp.minimum(distance[ys, xs], xp.where(busy, soft, soft * FLAT_GAIN))
@@ -168,9 +183,9 @@ def evidence(a: Any, b: Any, threshold: float, tuning: Tuning, xp: Any, ndi: Any
     and the share of pixels whose channels differ by more than `threshold` pixel by pixel beyond the cast
     (the CLI's "are these two pictures of one scene?": the evidence forgives even random pictures)."""
     cast = cast_field(a, b, xp, ndi) if tuning.cast else xp.zeros(a.shape, dtype=xp.int16)
-    distance, pixelwise = _range_distance(a, b, cast, tuning.tolerance, xp)
-    share = float((pixelwise > threshold).any(axis=2).mean())
-    largest = xp.maximum(xp.maximum(xp.maximum(distance[:, :, 0], distance[:, :, 1]), distance[:, :, 2]), 0)
+    distance, pixelwise = _range_distance(a, b, cast, tuning.tolerance, xp, tuning.ink)
+    share = float((_channel_max(pixelwise, xp) > threshold).mean())
+    largest = xp.maximum(_channel_max(distance, xp), 0)
     if tuning.blurred and tuning.tolerance:
         # a thin line drawn sharp in one picture and resampled (blurred) in the other has lost half its
         # contrast there, beyond any range; both pictures blurred 3x3 agree on it. Where both pictures show
@@ -179,9 +194,16 @@ def evidence(a: Any, b: Any, threshold: float, tuning: Tuning, xp: Any, ndi: Any
         # Only pixels above the weak threshold can change the answer, so only those are checked
         ys, xs = xp.nonzero(largest > LOW_SHARE * threshold)
         if len(ys):
-            lowered = _blurred_check(a, b, cast, ys, xs, distance, tuning.tolerance, xp)
-            largest[ys, xs] = xp.maximum(lowered.max(axis=1), 0)
+            lowered = _blurred_check(a, b, cast, ys, xs, distance, tuning, xp)
+            largest[ys, xs] = xp.maximum(xp.maximum(xp.maximum(lowered[:, 0], lowered[:, 1]), lowered[:, 2]), 0)
     return largest.astype(xp.float32), share
+
+
+def _components(mask: Any, xp: Any, ndi: Any, reach: int = 0) -> tuple[Any, int]:
+    """Labels of the 8-connected components of `mask`, pixels up to 2*`reach` px apart joined; 0 off it."""
+    grown = ndi.maximum_filter(mask.astype(xp.uint8), size=2 * reach + 1, mode="constant") if reach else mask
+    labels, count = ndi.label(grown, structure=xp.ones((3, 3), dtype=bool))
+    return (xp.where(mask, labels, 0) if reach else labels), int(count)
 
 
 def changed_mask(strength: Any, threshold: float, min_area: int, xp: Any, ndi: Any) -> Any:
@@ -189,16 +211,21 @@ def changed_mask(strength: Any, threshold: float, min_area: int, xp: Any, ndi: A
     import mark1 as m1
 
     weak = strength > LOW_SHARE * threshold
-    labels, count = ndi.label(weak, structure=xp.ones((3, 3), dtype=bool))
-    count = int(count)
+    labels, count = _components(weak, xp, ndi)
     if count == 0:
         return weak
-    flat = labels.ravel()
-    areas = xp.bincount(flat, minlength=count + 1)
-    seeded = xp.bincount(flat, weights=(strength > threshold).ravel().astype(xp.float32), minlength=count + 1) > 0
-    keep = seeded & (areas >= min_area)
-    # seeded but too small by area: kept when long (its box's longer side; find_objects gives host slices)
-    thin = seeded & (areas >= MIN_STROKE_AREA) & ~keep
+    strong = (strength > threshold).ravel().astype(xp.float32)
+    seeded = xp.bincount(labels.ravel(), weights=strong, minlength=count + 1) > 0
+    seeded[0] = False
+    grown = seeded[labels]  # hysteresis: the weak components holding a strong pixel
+    # then size: pieces of one stroke broken where it crosses an outline (the blurred check lowers it there)
+    # count as one when GAP px apart; a piece is kept by area, or by length (its box's longer side)
+    labels, count = _components(grown, xp, ndi, GAP)
+    if count == 0:
+        return grown
+    areas = xp.bincount(labels.ravel(), minlength=count + 1)
+    keep = areas >= min_area
+    thin = (areas >= MIN_STROKE_AREA) & ~keep
     thin[0] = False
     candidates = m1.to_numpy(xp.nonzero(thin)[0]).tolist() if bool(thin.any()) else []
     if candidates:
