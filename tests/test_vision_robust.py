@@ -166,3 +166,22 @@ def test_heatmap_colours_kept_dropped_and_weak_pixels():
 def test_unknown_method_is_refused():
     with pytest.raises(vision.VisionInputError, match="method='fast'"):
         vision.find_differences(line_art(), line_art(), method="fast")
+
+
+def test_split_puzzle_jpeg_with_a_cast_on_one_half(tmp_path, capsys):
+    """The issue's case: one JPEG holding both halves (a frame, a gutter), one half recoloured. The plain
+    difference would call the halves unrelated (61% of pixels differ); the split compares beyond the cast."""
+    import json
+
+    from mark1.vision.evaluate import _touches
+
+    puzzle = make_puzzle(41, width=240)
+    h = puzzle.a.shape[0]
+    image = np.concatenate([puzzle.a, np.full((h, 12, 3), 255, np.uint8), puzzle.b], axis=1)
+    Image.fromarray(np.pad(image, ((6, 6), (6, 6), (0, 0)), constant_values=255)).save(tmp_path / "p.jpg", quality=80)
+    assert main(["diff", str(tmp_path / "p.jpg"), "--split", "--json", "-", "--backend", "numpy"]) == 0
+    captured = capsys.readouterr()
+    assert "two pictures side-by-side, 240x201 each, at (x, y) = (6, 6) and (258, 6), gutter 12 px" in captured.err
+    boxes = [r["box"] for r in json.loads(captured.out)]
+    assert sum(any(_touches(box, true) for box in boxes) for true in puzzle.changes) == len(puzzle.changes) == 6
+    assert all(any(_touches(box, true) for true in puzzle.changes) for box in boxes)
