@@ -10,7 +10,9 @@
     True
 
 The per-pixel difference is the backend's `image_diff` kernel and the filtering/labelling runs on the
-backend's arrays, so the same call runs on the GPU where there is one.
+backend's arrays, so the same call runs on the GPU where there is one. `method="robust"` (the CLI's
+default) is for real puzzles: colour casts, JPEG and sub-pixel shifts ignored, 1-2 px strokes kept
+(robust.py); `draw_evidence` pictures why (`mark1 diff --heatmap`).
 """
 
 from mark1.vision.align import estimate_shift

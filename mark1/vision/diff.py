@@ -34,7 +34,8 @@ ROUNDING_MARGIN = 1e-3
 @dataclass(frozen=True)
 class Region:
     """One difference: its box in picture-a pixels (x0, y0, x1, y1; x1/y1 exclusive), how many pixels
-    changed inside it (`area`) and their mean difference (`score`, 0..255, the largest channel difference)."""
+    changed inside it (`area`) and their mean difference (`score`, 0..255: the largest channel difference; for
+    the robust method, the evidence, i.e. that difference beyond the cast and the misregistration allowed)."""
 
     box: tuple[int, int, int, int]
     area: int

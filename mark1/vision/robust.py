@@ -4,7 +4,7 @@ Published "spot the difference" puzzles are line art saved as JPEG, one half oft
 colour cast over a region, or the whole half), and many changes are 1–2 px strokes. Why this combination:
 each step was measured by taking it out, on 100 generated puzzles (puzzles.py, tuning seeds 0–99, one change
 of each of 6 kinds each; `python -m mark1.vision.evaluate --count 100 --first-seed 0 --variants ...`). With
-every step: recall 99.0% (592 of 598 changes), 0.09 spurious regions per puzzle, the largest 1.1% of the
+every step: recall 99.8% (597 of 598 changes), 0.11 spurious regions per puzzle, the largest 1.1% of the
 picture. The plain method (the lecture's rule, a 3×3 opening): 78.6%, 3.6 per puzzle, 6.7%.
 
 1. **Cast removal** (a cast is smooth, a change is not). The signed per-channel difference b − a is
@@ -12,25 +12,26 @@ picture. The plain method (the lecture's rule, a 3×3 opening): 78.6%, 3.6 per p
    it), the block medians median-filtered over CAST_SPAN×CAST_SPAN blocks (a change covering fewer than half
    of them does not move the estimate), smoothed and interpolated back: the low-frequency cast, added to a.
    Near-black and near-white pixels may also keep their value (a cast on the other half was clipped at 0 or
-   255 there, or a recoloured fill left its outlines black). Without the cast removal: 2.4 spurious regions
-   per puzzle, the largest 10% of the picture; without the black/white allowance (a pure offset): 0.41 per
+   255 there, or a recoloured fill left its outlines black). Without the cast removal: 2.7 spurious regions
+   per puzzle, the largest 10% of the picture; without the black/white allowance (a pure offset): 0.44 per
    puzzle, the largest 3.6%.
 2. **Misregistration tolerance** (an edge that moved by a pixel is no change; a line one picture lacks is).
    Each pixel of a, under the cast, is compared with the range (min..max per channel) of b over its 3×3
    neighbourhood, and each pixel of b with a's range; the evidence is the larger distance outside the range,
    max over the channels. A fractional shift, resampling or JPEG ringing next to an outline stays within the
    range; a stroke present in one picture only is far outside the other's range there, at full contrast.
-   Without it (the pixel alone): 7.6 spurious regions per puzzle. Then a **blurred check**: a thin line drawn
+   Without it (the pixel alone): 8.3 spurious regions per puzzle. Then a **blurred check**: a thin line drawn
    sharp in one picture and resampled in the other loses half its contrast there, beyond any range, so where
    both neighbourhoods show structure (span more than FLAT levels) the same distance between both pictures
    blurred 3×3 must agree; where either is flat (a stroke on a fill the other lacks) the blurred distance
-   counts FLAT_GAIN times (blurring keeps a third of a 1 px line). Without it: 5.3 spurious per puzzle.
+   counts FLAT_GAIN times (blurring keeps a third of a 1 px line). Without it: 7.2 spurious per puzzle, the
+   largest 31% of the picture.
 3. **Hysteresis and shape instead of an opening** (a speck is short, a stroke is long). Pixels above
    `threshold` seed components that grow over pixels above LOW_SHARE × `threshold`; seeded pieces up to 2·GAP
    px apart (a stroke broken where it crosses an outline) count as one, kept when they have `min_area`
    pixels or are at least MIN_STROKE_LENGTH px long. With the plain 3×3 opening instead: recall 71.9%, every
    1–2 px stroke lost.
-4. **Sub-pixel alignment** (align.phase_shift): with the integer shift only, 0.49 spurious per puzzle.
+4. **Sub-pixel alignment** (align.phase_shift): with the integer shift only, 0.56 spurious per puzzle.
 
 CIELAB ΔE and an SSIM-style structure map were not tried: the per-channel range distance already ignores
 what they would (a cast, sub-pixel edges) at the cost of integer arithmetic. All on the backend's arrays
@@ -169,46 +170,60 @@ def _extremes(patch: Any, xp: Any) -> tuple[Any, Any]:
     return low, high
 
 
-def _blurred_check(a: Any, b: Any, cast: Any, ys: Any, xs: Any, distance: Any, tuning: Tuning, xp: Any) -> Any:
-    """The step-2 distance at the pixels (ys, xs), (N, C), lowered by the blurred pictures' distance (see
-    `evidence`); computed at those pixels only, from their neighbourhoods: a few % of the picture."""
-    r = tuning.tolerance
-    side = 2 * r + 1
-    pa, pb = _patches(a, ys, xs, r + 1, xp), _patches(b, ys, xs, r + 1, xp)
-
-    def blurred(patch: Any) -> Any:  # 3x3 means over the inner side x side positions, rounded
-        rows = patch[:, :-2] + patch[:, 1:-1] + patch[:, 2:]
-        return (rows[:, :, :-2] + rows[:, :, 1:-1] + rows[:, :, 2:] + 4) // 9
-
-    ba, bb = blurred(pa), blurred(pb)
-    here = cast[ys, xs]
-    (low_a, high_a), (low_b, high_b) = _extremes(ba, xp), _extremes(bb, xp)
-    low, high = _under_cast(ba[:, r, r], here, xp, tuning.ink)
-    low_a, high_a = _under_cast(low_a, here, xp, tuning.ink)[0], _under_cast(high_a, here, xp, tuning.ink)[1]
-    soft = xp.maximum(xp.maximum(low_b - high, low - high_b), xp.maximum(low_a - bb[:, r, r], bb[:, r, r] - high_a))
-    (low_a, high_a), (low_b, high_b) = (_extremes(p[:, 1:1 + side, 1:1 + side], xp) for p in (pa, pb))
+def _patch_distance(pa: Any, pb: Any, here: Any, ink: bool, xp: Any) -> tuple[Any, Any]:
+    """The range distance (as `_range_distance`) at the centres of (N, k, k, C) patches under the cast `here`
+    (N, C), and whether both patches show structure (span more than FLAT levels)."""
+    r = pa.shape[1] // 2
+    (low_a, high_a), (low_b, high_b) = _extremes(pa, xp), _extremes(pb, xp)
     busy = ((high_a - low_a) > FLAT) & ((high_b - low_b) > FLAT)
-    return xp.minimum(distance[ys, xs], xp.where(busy, soft, soft * FLAT_GAIN))
+    low, high = _under_cast(pa[:, r, r], here, xp, ink)
+    low_a, high_a = _under_cast(low_a, here, xp, ink)[0], _under_cast(high_a, here, xp, ink)[1]
+    centre_b = pb[:, r, r]
+    distance = xp.maximum(xp.maximum(low_b - high, low - high_b), xp.maximum(low_a - centre_b, centre_b - high_a))
+    return distance, busy
+
+
+def _refined(a: Any, b: Any, cast: Any, ys: Any, xs: Any, tuning: Tuning, xp: Any) -> Any:
+    """Steps 1-2 in full at the pixels (ys, xs), (N, C): the cast with its black/white allowance, and the
+    blurred check (see `evidence`); from each pixel's neighbourhood, for the few % of pixels it can matter."""
+    r = tuning.tolerance
+    grow = 1 if tuning.blurred else 0
+    pa, pb = _patches(a, ys, xs, r + grow, xp), _patches(b, ys, xs, r + grow, xp)
+    inner = slice(grow, grow + 2 * r + 1)
+    here = cast[ys, xs]
+    distance, busy = _patch_distance(pa[:, inner, inner], pb[:, inner, inner], here, tuning.ink, xp)
+    if tuning.blurred:
+        def blurred(patch: Any) -> Any:  # 3x3 means at the inner positions, rounded
+            rows = patch[:, :-2] + patch[:, 1:-1] + patch[:, 2:]
+            return (rows[:, :, :-2] + rows[:, :, 1:-1] + rows[:, :, 2:] + 4) // 9
+
+        soft, _ = _patch_distance(blurred(pa), blurred(pb), here, tuning.ink, xp)
+        distance = xp.minimum(distance, xp.where(busy, soft, soft * FLAT_GAIN))
+    return distance
 
 
 def evidence(a: Any, b: Any, threshold: float, tuning: Tuning, xp: Any, ndi: Any) -> tuple[Any, float]:
     """Per pixel, how far a and b differ beyond a cast and ±tolerance px of misregistration (HxW float32),
     and the share of pixels whose channels differ by more than `threshold` pixel by pixel beyond the cast
-    (the CLI's "are these two pictures of one scene?": the evidence forgives even random pictures)."""
+    (the CLI's "are these two pictures of one scene?": the evidence forgives even random pictures).
+
+    The whole picture gets the cast as a plain offset first; the black/white allowance and the blurred check
+    can only lower a pixel's distance, so they are worked out only where it exceeds the weak threshold.
+    """
     cast = cast_field(a, b, xp, ndi) if tuning.cast else xp.zeros(a.shape, dtype=xp.int16)
-    distance, pixelwise = _range_distance(a, b, cast, tuning.tolerance, xp, tuning.ink)
+    refine = bool(tuning.tolerance) and (tuning.ink or tuning.blurred)
+    distance, pixelwise = _range_distance(a, b, cast, tuning.tolerance, xp, tuning.ink and not refine)
     share = float((_channel_max(pixelwise, xp) > threshold).mean())
     largest = xp.maximum(_channel_max(distance, xp), 0)
-    if tuning.blurred and tuning.tolerance:
+    if refine:
         # a thin line drawn sharp in one picture and resampled (blurred) in the other has lost half its
         # contrast there, beyond any range; both pictures blurred 3x3 agree on it. Where both pictures show
         # structure nearby, the smaller of the two distances counts; where either is flat (a stroke on a fill
-        # that the other picture lacks) the blurred one counts double (blurring keeps a third of a 1-px line).
-        # Only pixels above the weak threshold can change the answer, so only those are checked
+        # that the other picture lacks) the blurred one counts double (blurring keeps a third of a 1-px line)
         ys, xs = xp.nonzero(largest > LOW_SHARE * threshold)
         if len(ys):
-            lowered = _blurred_check(a, b, cast, ys, xs, distance, tuning, xp)
-            largest[ys, xs] = xp.maximum(xp.maximum(xp.maximum(lowered[:, 0], lowered[:, 1]), lowered[:, 2]), 0)
+            lowered = _refined(a, b, cast, ys, xs, tuning, xp)
+            largest[ys, xs] = xp.maximum(_channel_max(lowered[:, None, :], xp)[:, 0], 0)
     return largest.astype(xp.float32), share
 
 
