@@ -242,8 +242,8 @@ def changed_mask(strength: Any, threshold: float, min_area: int, xp: Any, ndi: A
     labels, count = _components(weak, xp, ndi)
     if count == 0:
         return weak
-    strong = (strength > threshold).ravel().astype(xp.float32)
-    seeded = xp.bincount(labels.ravel(), weights=strong, minlength=count + 1) > 0
+    # counts over the few changed pixels only (a bincount over the whole label image costs more)
+    seeded = xp.bincount(labels[strength > threshold], minlength=count + 1) > 0
     seeded[0] = False
     grown = seeded[labels]  # hysteresis: the weak components holding a strong pixel
     # then size: pieces of one stroke broken where it crosses an outline (the blurred check lowers it there)
@@ -251,7 +251,7 @@ def changed_mask(strength: Any, threshold: float, min_area: int, xp: Any, ndi: A
     labels, count = _components(grown, xp, ndi, GAP)
     if count == 0:
         return grown
-    areas = xp.bincount(labels.ravel(), minlength=count + 1)
+    areas = xp.bincount(labels[grown], minlength=count + 1)
     keep = areas >= min_area
     thin = (areas >= MIN_STROKE_AREA) & ~keep
     thin[0] = False
