@@ -185,3 +185,18 @@ def test_split_puzzle_jpeg_with_a_cast_on_one_half(tmp_path, capsys):
     boxes = [r["box"] for r in json.loads(captured.out)]
     assert sum(any(_touches(box, true) for box in boxes) for true in puzzle.changes) == len(puzzle.changes) == 6
     assert all(any(_touches(box, true) for true in puzzle.changes) for box in boxes)
+
+
+@pytest.mark.gpu
+def test_robust_on_the_gpu_matches_the_numpy_backend():
+    """A 640-wide puzzle on the GPU: float rounding (cupyx's filters, cuFFT) may move a box edge by a pixel."""
+    puzzle = make_puzzle(10_007, width=640)
+    with m1.backend("cuda"):
+        result = vision.compare(puzzle.a, puzzle.b, method="robust")
+    with m1.backend("numpy"):
+        reference = vision.compare(puzzle.a, puzzle.b, method="robust")
+    assert result.shift == reference.shift
+    assert result.subpixel == pytest.approx(reference.subpixel, abs=0.02)
+    assert len(result.regions) == len(reference.regions)
+    for got, want in zip(sorted(r.box for r in result.regions), sorted(r.box for r in reference.regions), strict=True):
+        assert max(abs(g - w) for g, w in zip(got, want, strict=True)) <= 1

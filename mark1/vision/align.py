@@ -6,6 +6,10 @@ copy (2×2 average pooling, repeated), then each finer level only checks ±2 pix
 estimate, so a large picture costs about as much as a small one. Mean absolute difference (not squared)
 keeps the changed objects, a small part of the picture, from pulling the estimate.
 All arithmetic is on the backend's arrays (`xp` is numpy or cupy), with one host transfer per level.
+
+The robust method then refines that shift to a fraction of a pixel (`phase_shift`: phase correlation, the
+peak placed by a Gaussian fit, checked against other correlation peaks where hatching makes the answer
+ambiguous) and reads b there (`resample`, bilinear); the integer search stays the fallback and the centre.
 """
 
 from __future__ import annotations
