@@ -39,14 +39,17 @@ def register(subparsers) -> None:
                    "plain: every pixel whose channels differ by more than --threshold")
     p.add_argument("--split", action="store_true", help="IMAGE holds both pictures side by side or stacked")
     p.add_argument("--threshold", type=float, default=35.0,
-                   help="a pixel differs when a channel differs by more than this (0..255, default 35)")
-    p.add_argument("--min-area", type=int, default=20, help="drop regions of fewer changed pixels (default 20)")
+                   help="a pixel differs when a channel differs by more than this (0..255, default 35; robust "
+                   "method: beyond the colour cast and 1 px of misregistration, and half of it grows a region)")
+    p.add_argument("--min-area", type=int, default=20, help="drop regions of fewer changed pixels (default 20; robust "
+                   "method: unless 8 px long, a thin stroke)")
     p.add_argument("--max-shift", type=int, default=8,
                    help="largest misalignment between the pictures searched for, in px (default 8)")
     p.add_argument("--merge", type=int, default=4,
                    help="changed pixels up to 2*MERGE px apart are one region (default 4; raise for large pictures)")
     p.add_argument("--blur", type=int, default=3,
-                   help="noise filter: a pixel's neighbourhood (BLUR x BLUR) must differ too (default 3, 0: off)")
+                   help="plain method's noise filter: a pixel's neighbourhood (BLUR x BLUR) must differ too "
+                   "(default 3, 0: off)")
     p.add_argument("--resize", action="store_true", help="resize B to A's size when they differ")
     p.add_argument("--backend", default=None, choices=CHOICES,
                    help="where the arithmetic runs (default: MARK1_BACKEND, else auto)")
