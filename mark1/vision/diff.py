@@ -100,9 +100,10 @@ def _regions(mask: Any, diff: Any, merge: int, min_area: int, offset: tuple[int,
     if count == 0:
         return []
     labels = xp.where(mask, labels, 0)  # the dilation (max filter) only groups; boxes and areas count changed pixels
-    flat = labels.ravel()  # per-label sums by bincount: several times faster than ndimage's sum_labels
-    sums = xp.stack([xp.bincount(flat, minlength=count + 1),
-                     xp.bincount(flat, weights=diff.ravel(), minlength=count + 1)])
+    # per-label sums by bincount over the changed pixels only: several times faster than ndimage's sum_labels
+    changed = labels[mask]
+    sums = xp.stack([xp.bincount(changed, minlength=count + 1),
+                     xp.bincount(changed, weights=diff[mask], minlength=count + 1)])
     areas, totals = m1.to_numpy(sums[:, 1:]).astype(np.float64)  # one small transfer: 2 numbers per region
     oy, ox = offset
     found = []

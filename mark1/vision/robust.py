@@ -153,32 +153,37 @@ def _channel_max(x: Any, xp: Any) -> Any:
 
 
 def _patches(picture: Any, ys: Any, xs: Any, radius: int, xp: Any) -> Any:
-    """(N, 2r+1, 2r+1, C) int16: the neighbourhood of each pixel (ys[i], xs[i]), edges repeated."""
-    offsets = xp.arange(-radius, radius + 1)
-    rows = xp.clip(ys[:, None, None] + offsets[None, :, None], 0, picture.shape[0] - 1)
-    cols = xp.clip(xs[:, None, None] + offsets[None, None, :], 0, picture.shape[1] - 1)
-    return picture[rows, cols].astype(xp.int16)
+    """(k, k, N, C) int16, k = 2r+1: the neighbourhood of each pixel (ys[i], xs[i]), edges repeated; one
+    gather from the edge-padded picture, laid out so that each neighbour position is one contiguous slab."""
+    k = 2 * radius + 1
+    padded = xp.pad(picture, ((radius, radius), (radius, radius), (0, 0)), mode="edge")
+    width = padded.shape[1]
+    steps = xp.arange(k)
+    offsets = (steps[:, None] * width + steps[None, :]).ravel()  # from the neighbourhood's top-left corner
+    index = offsets[:, None] + (ys * width + xs)[None, :]
+    flat = padded.reshape(-1, picture.shape[2])
+    return xp.take(flat, index.ravel(), axis=0).reshape(k, k, len(ys), picture.shape[2]).astype(xp.int16)
 
 
 def _extremes(patch: Any, xp: Any) -> tuple[Any, Any]:
-    """Min and max over axes 1 and 2 of (N, k, k, C) `patch`, as a chain of elementwise ops (NumPy reduces
-    over small inner axes several times slower)."""
-    low = high = patch[:, 0, 0]
-    for i in range(patch.shape[1]):
-        for j in range(patch.shape[2]):
-            low, high = xp.minimum(low, patch[:, i, j]), xp.maximum(high, patch[:, i, j])
+    """Min and max over the first two axes of (k, k, N, C) `patch`, as a chain of elementwise ops on its
+    contiguous slabs (NumPy reduces over small axes several times slower)."""
+    low = high = patch[0, 0]
+    for i in range(patch.shape[0]):
+        for j in range(patch.shape[1]):
+            low, high = xp.minimum(low, patch[i, j]), xp.maximum(high, patch[i, j])
     return low, high
 
 
 def _patch_distance(pa: Any, pb: Any, here: Any, ink: bool, xp: Any) -> tuple[Any, Any]:
-    """The range distance (as `_range_distance`) at the centres of (N, k, k, C) patches under the cast `here`
+    """The range distance (as `_range_distance`) at the centres of (k, k, N, C) patches under the cast `here`
     (N, C), and whether both patches show structure (span more than FLAT levels)."""
-    r = pa.shape[1] // 2
+    r = pa.shape[0] // 2
     (low_a, high_a), (low_b, high_b) = _extremes(pa, xp), _extremes(pb, xp)
     busy = ((high_a - low_a) > FLAT) & ((high_b - low_b) > FLAT)
-    low, high = _under_cast(pa[:, r, r], here, xp, ink)
+    low, high = _under_cast(pa[r, r], here, xp, ink)
     low_a, high_a = _under_cast(low_a, here, xp, ink)[0], _under_cast(high_a, here, xp, ink)[1]
-    centre_b = pb[:, r, r]
+    centre_b = pb[r, r]
     distance = xp.maximum(xp.maximum(low_b - high, low - high_b), xp.maximum(low_a - centre_b, centre_b - high_a))
     return distance, busy
 
@@ -191,11 +196,11 @@ def _refined(a: Any, b: Any, cast: Any, ys: Any, xs: Any, tuning: Tuning, xp: An
     pa, pb = _patches(a, ys, xs, r + grow, xp), _patches(b, ys, xs, r + grow, xp)
     inner = slice(grow, grow + 2 * r + 1)
     here = cast[ys, xs]
-    distance, busy = _patch_distance(pa[:, inner, inner], pb[:, inner, inner], here, tuning.ink, xp)
+    distance, busy = _patch_distance(pa[inner, inner], pb[inner, inner], here, tuning.ink, xp)
     if tuning.blurred:
         def blurred(patch: Any) -> Any:  # 3x3 means at the inner positions, rounded
-            rows = patch[:, :-2] + patch[:, 1:-1] + patch[:, 2:]
-            return (rows[:, :, :-2] + rows[:, :, 1:-1] + rows[:, :, 2:] + 4) // 9
+            rows = patch[:-2] + patch[1:-1] + patch[2:]
+            return (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:] + 4) // 9
 
         soft, _ = _patch_distance(blurred(pa), blurred(pb), here, tuning.ink, xp)
         distance = xp.minimum(distance, xp.where(busy, soft, soft * FLAT_GAIN))
