@@ -11,7 +11,8 @@ from PIL import Image
 from mark1 import vision
 
 
-def test_a_real_photograph_edited_shifted_and_jpeg_compressed():
+@pytest.mark.parametrize("method", ["plain", "robust"])
+def test_a_real_photograph_edited_shifted_and_jpeg_compressed(method):
     """scikit-learn's china.jpg (CC BY 2.0, danielbuechele on Flickr) with four edits, shifted, saved as JPEG."""
     datasets = pytest.importorskip("sklearn.datasets")
     photo = datasets.load_sample_image("china.jpg")  # 427x640 RGB
@@ -32,7 +33,7 @@ def test_a_real_photograph_edited_shifted_and_jpeg_compressed():
         Image.fromarray(picture).save(buffer, "JPEG", quality=85)
         return np.asarray(Image.open(buffer).convert("RGB"))
 
-    result = vision.compare(jpeg(a), jpeg(b))
+    result = vision.compare(jpeg(a), jpeg(b), method=method)
     assert result.shift == (dy, dx)
     assert len(result.regions) == len(changes), [r.box for r in result.regions]
     for x0, y0, x1, y1 in changes:

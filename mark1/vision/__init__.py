@@ -10,16 +10,18 @@
     True
 
 The per-pixel difference is the backend's `image_diff` kernel and the filtering/labelling runs on the
-backend's arrays, so the same call runs on the GPU where there is one.
+backend's arrays, so the same call runs on the GPU where there is one. `method="robust"` (the CLI's
+default) is for real puzzles: colour casts, JPEG and sub-pixel shifts ignored, 1-2 px strokes kept
+(robust.py); `draw_evidence` pictures why (`mark1 diff --heatmap`).
 """
 
 from mark1.vision.align import estimate_shift
 from mark1.vision.diff import DiffResult, Region, compare, find_differences
-from mark1.vision.draw import draw_differences
+from mark1.vision.draw import draw_differences, draw_evidence
 from mark1.vision.images import VisionInputError, check_writable, load_image, resize_to, save_image
 from mark1.vision.split import Split, split_pair
 
 __all__ = [
     "DiffResult", "Region", "Split", "VisionInputError", "check_writable", "compare", "draw_differences",
-    "estimate_shift", "find_differences", "load_image", "resize_to", "save_image", "split_pair",
+    "draw_evidence", "estimate_shift", "find_differences", "load_image", "resize_to", "save_image", "split_pair",
 ]

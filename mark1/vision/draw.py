@@ -53,3 +53,53 @@ def draw_differences(a: np.ndarray, b: np.ndarray, regions: Sequence[Region], sh
         _box_on(draw, region.box, number, scale, font, (width, height), 0)
         _box_on(draw, region.shifted(shift), number, scale, font, (width, height), width + gutter)
     return np.asarray(canvas, dtype=np.uint8)
+
+
+WEAK_COLOUR = np.array([40, 110, 255], dtype=np.float32)      # above the weak threshold, not part of a region
+DROPPED_COLOUR = np.array([230, 0, 230], dtype=np.float32)    # above the threshold, dropped (a speck, too small)
+LEGEND = ("evidence: yellow..red above the threshold {t:g} and kept; magenta above it but dropped (too small); "
+          "blue above {low:g}, not kept; grey below")
+
+
+def draw_evidence(a: np.ndarray, result) -> np.ndarray:
+    """An HxWx3 uint8 picture of why regions were (not) reported: picture a in dim grey, each pixel coloured
+    by the evidence `compare` thresholded (result.evidence, .threshold, .low, .mask), the regions boxed and
+    numbered, and a legend underneath."""
+    evidence = result.evidence if result.evidence is not None else result.mask * 255.0
+    grey = a.astype(np.float32).mean(axis=2, keepdims=True) * 0.45
+    out = np.repeat(grey, 3, axis=2)
+    ratio = np.clip((evidence - result.threshold) / max(result.threshold, 1.0), 0, 1)[..., None]
+    kept = result.mask[..., None]
+    strong = (evidence > result.threshold)[..., None]
+    weak = (evidence > result.low)[..., None]
+    hot = np.concatenate([np.full_like(ratio, 255), 230 * (1 - ratio), 40 * (1 - ratio)], axis=2)  # yellow → red
+    out = np.where(weak & ~kept, 0.4 * out + 0.6 * WEAK_COLOUR, out)
+    out = np.where(strong & ~kept, DROPPED_COLOUR, out)
+    out = np.where(kept, hot, out)
+    picture = Image.fromarray(out.astype(np.uint8))
+    scale = _scale_for(a.shape)
+    width, height = a.shape[1] * scale, a.shape[0] * scale
+    font = ImageFont.load_default(size=max(11, min(16, width // 60)))
+    legend = LEGEND.format(t=result.threshold, low=result.low)
+    lines = _wrap(legend, font, width - 8)
+    line_height = font.getbbox("Ag")[3] + 4
+    canvas = Image.new("RGB", (width, height + line_height * len(lines) + 8), GUTTER_COLOUR)
+    canvas.paste(picture.resize((width, height), Image.Resampling.NEAREST), (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    for number, region in enumerate(result.regions, start=1):
+        _box_on(draw, region.box, number, scale, font, (width, height), 0)
+    for i, line in enumerate(lines):
+        draw.text((4, height + 4 + i * line_height), line, fill=(0, 0, 0), font=font)
+    return np.asarray(canvas, dtype=np.uint8)
+
+
+def _wrap(text: str, font, width: int) -> list[str]:
+    lines, current = [], ""
+    for word in text.split():
+        trial = f"{current} {word}".strip()
+        if current and font.getlength(trial) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = trial
+    return lines + [current]
