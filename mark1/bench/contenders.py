@@ -18,7 +18,7 @@ import numpy as np
 
 import mark1 as m1
 from mark1.backends.registry import PRIORITY, resolve, unavailable_reason
-from mark1.bench import machine, references
+from mark1.bench import machine, references, workloads_activations
 from mark1.bench import workloads as wl
 from mark1.bench.references import Arrays, Builder, Prepared
 from mark1.bench.timing import CpuClock, CupyEventClock, TorchEventClock
@@ -166,7 +166,7 @@ def mark1_builders() -> dict[str, Builder]:
         return Prepared(run, lambda: {"y": m1.to_numpy(y), **{k: m1.to_numpy(v) for k, v in grads.items()}})
 
     return {"matmul": matmul, "sigmoid": sigmoid, "sigmoid_backward": sigmoid_backward, "dense": dense,
-            "train_step": mark1_train_step}
+            "train_step": mark1_train_step, **workloads_activations.mark1_builders()}
 
 
 def mark1_train_step(inp: Arrays) -> Prepared:

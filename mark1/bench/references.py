@@ -81,7 +81,10 @@ def _numpy_sigmoid_backward_into(y, dy, dx):
 
 
 def numpy_builders() -> dict[str, Builder]:
-    return xp_builders(np, np.asarray, np.asarray, _numpy_sigmoid_into, _numpy_sigmoid_backward_into)
+    from mark1.bench import workloads_activations
+
+    return {**xp_builders(np, np.asarray, np.asarray, _numpy_sigmoid_into, _numpy_sigmoid_backward_into),
+            **workloads_activations.numpy_builders()}
 
 
 def cupy_builders() -> dict[str, Builder]:
@@ -160,5 +163,7 @@ def torch_builders(device: str) -> dict[str, Builder]:
 
         return Prepared(run, fetch)
 
+    from mark1.bench import workloads_activations
+
     return {"matmul": matmul, "sigmoid": sigmoid, "sigmoid_backward": sigmoid_backward, "dense": dense,
-            "train_step": train_step}
+            "train_step": train_step, **workloads_activations.torch_builders(device)}

@@ -294,6 +294,9 @@ SIZE_FROM_INT: dict[str, Callable[[int], Size]] = {
 
 
 SIZE_LIMITS = {"matmul": 32768, "sigmoid": 2**30, "sigmoid_backward": 2**30, "dense": 2**20, "train_step": 2**20}
+from mark1.bench.workloads_activations import register  # noqa: E402, I001 (it needs the names above)
+
+register(WORKLOADS, SIZE_FROM_INT, SIZE_LIMITS)  # tanh, relu, tanh/relu_backward, interleave
 
 
 def workload_order(name: str) -> int:
