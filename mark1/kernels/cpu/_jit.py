@@ -11,6 +11,7 @@ After editing a helper module (expmath.py, _microkernels.py, ...) delete the sta
 
 from __future__ import annotations
 
+import os
 import threading
 import types
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ from contextlib import contextmanager
 import numba
 from numba import njit
 from numba.extending import overload
+
+from mark1.kernels.cpu.params import PARAMS
 
 FASTMATH = {"contract"}
 JIT = dict(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True)
@@ -97,8 +100,11 @@ class PerDtype:
             # numba's disable_compile() refuses a dispatcher with no versions yet, hence the attribute.
             d._can_compile = False
 
+    # Tests set this (through threaded_kernels()) to run every parallel variant whatever the size.
+    always_threaded = os.environ.get("MARK1_THREADED_KERNELS") == "1"
+
     def __call__(self, *args):
-        serial = self.work(*args) < self.serial_below
+        serial = not PerDtype.always_threaded and self.work(*args) < self.serial_below
         dispatcher = self.serial if serial else self.dispatcher
         key = (args[self.dtype_arg].dtype, serial)
         if key not in self.compiled:
@@ -132,7 +138,25 @@ def _renamed(func, suffix: str):
     return twin
 
 
-SERIAL_BELOW = 1 << 17  # elements: below this an elementwise/row/update kernel runs on one thread
+@contextmanager
+def threaded_kernels(on: bool = True):
+    """Inside this block every parallel kernel runs its multi-threaded variant, whatever the size.
+
+    The one switch for tests: the serial thresholds (thousands of elements) keep test-sized inputs on the
+    single-threaded twins, so without it the threaded softmax, loss, optimizer and backward kernels would
+    never run under test. MARK1_THREADED_KERNELS=1 in the environment turns it on for a whole process.
+    Results must not depend on it beyond float rounding of reductions (tests compare both variants).
+    """
+    previous = PerDtype.always_threaded
+    PerDtype.always_threaded = on
+    try:
+        yield
+    finally:
+        PerDtype.always_threaded = previous
+
+
+# elements below which an elementwise/row/update kernel runs on one thread (the per-ISA table's value)
+SERIAL_BELOW = PARAMS.elementwise_serial_below
 
 
 def readonly(dtype, ndim: int, layout: str = "A"):

@@ -15,7 +15,6 @@ from mark1.kernels.cpu._jit import ACTIVATION_CODES, RELU, SIGMOID, TANH, jit_in
 from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar, tanh_scalar
 
 CHUNK = 16384  # elements per parallel task: 64 KiB of float32, large enough to hide the scheduling cost
-SERIAL_BELOW = 1 << 17  # elements: below this one thread is faster than waking the pool (measured, see README)
 
 
 @jit_inline
@@ -61,7 +60,7 @@ def _backward_span(y, dy, out, code):
             out[i] = dy[i]
 
 
-@per_dtype(lambda t: (readonly(t, 1, "C"), t[::1], int64), parallel=True, serial_below=SERIAL_BELOW)
+@per_dtype(lambda t: (readonly(t, 1, "C"), t[::1], int64), parallel=True)
 def _forward_flat(x, out, code):
     n = x.size
     for c in prange((n + CHUNK - 1) // CHUNK):
@@ -69,14 +68,13 @@ def _forward_flat(x, out, code):
         _forward_span(x[lo:hi], out[lo:hi], code)
 
 
-@per_dtype(lambda t: (readonly(t, 2), t[:, :], int64), parallel=True, serial_below=SERIAL_BELOW)
+@per_dtype(lambda t: (readonly(t, 2), t[:, :], int64), parallel=True)
 def _forward_rows(x, out, code):
     for i in prange(x.shape[0]):
         _forward_span(x[i], out[i], code)
 
 
-@per_dtype(lambda t: (readonly(t, 1, "C"), readonly(t, 1, "C"), t[::1], int64), parallel=True,
-           serial_below=SERIAL_BELOW)
+@per_dtype(lambda t: (readonly(t, 1, "C"), readonly(t, 1, "C"), t[::1], int64), parallel=True)
 def _backward_flat(y, dy, out, code):
     n = y.size
     for c in prange((n + CHUNK - 1) // CHUNK):
@@ -84,7 +82,7 @@ def _backward_flat(y, dy, out, code):
         _backward_span(y[lo:hi], dy[lo:hi], out[lo:hi], code)
 
 
-@per_dtype(lambda t: (readonly(t, 2), readonly(t, 2), t[:, :], int64), parallel=True, serial_below=SERIAL_BELOW)
+@per_dtype(lambda t: (readonly(t, 2), readonly(t, 2), t[:, :], int64), parallel=True)
 def _backward_rows(y, dy, out, code):
     for i in prange(y.shape[0]):
         _backward_span(y[i], dy[i], out[i], code)
