@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import types
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numba
 from numba import njit
@@ -116,6 +118,8 @@ class PerDtype:
 
     def _compile(self, dispatcher, dtype) -> None:
         sig = self.signature(numba.from_dtype(dtype))
+        hits = sum(dispatcher.stats.cache_hits.values())
+        start = time.perf_counter()
         dispatcher._can_compile = True
         try:
             if self.slp:
@@ -125,6 +129,23 @@ class PerDtype:
                 dispatcher.compile(sig)
         finally:
             dispatcher._can_compile = False
+        COMPILE_LOG.append(CompileEvent(dispatcher.py_func.__qualname__, str(dtype), time.perf_counter() - start,
+                                        sum(dispatcher.stats.cache_hits.values()) > hits))
+
+
+@dataclass(frozen=True)
+class CompileEvent:
+    """One kernel version made ready: compiled, or loaded from numba's on-disk cache (from_cache)."""
+
+    kernel: str       # qualname; the single-threaded twin ends in '_serial'
+    dtype: str
+    seconds: float
+    from_cache: bool
+
+
+# Every PerDtype compile in this process, in order: `mark1 bench` reports the compile time per kernel from
+# it, apart from the first call's time (which also holds packing, allocation and the call itself).
+COMPILE_LOG: list[CompileEvent] = []
 
 
 def _renamed(func, suffix: str):
