@@ -73,7 +73,7 @@ def test_report_renders_markdown_table_and_png_side_by_side(two_files, tmp_path,
     assert lines[cpu + 2] == ("| matmul | 256 | numpy | 75 GFLOP/s · 1.50× · 50.0% | 50 GFLOP/s · 1.00× · 33.3% "
                               "| 37.5 GFLOP/s · 0.75× · 25.0% |")
     assert lines[gpu + 2 + rows - 1].startswith("| train_step | batch 16384 |")
-    assert "geometric mean of × ref: mark1-numba 1.50× over 10 figures; torch 0.75× over 10 figures" in md
+    assert f"geometric mean of × ref: mark1-numba 1.50× over {rows} figures; torch 0.75× over {rows} figures" in md
     assert "GPU peak: 67 TFLOP/s (source: datasheet)" in md and "not run here: mark1-cuda (no GPU)" in md
     image = Image.open(tmp_path / "out" / "report.png")
     assert image.width > 1000 and image.height > 1500   # 2 machines × 5 workloads of panels

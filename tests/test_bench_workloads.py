@@ -81,7 +81,8 @@ def test_parse_size(text, value):
 
 
 def test_select_lists_valid_workloads_on_a_typo():
-    with pytest.raises(ValueError, match="valid workloads: matmul, sigmoid, sigmoid_backward, dense, train_step"):
+    with pytest.raises(ValueError, match="valid workloads: matmul, interleave, sigmoid, sigmoid_backward, tanh, "
+                                         "tanh_backward, relu, relu_backward, dense, train_step"):
         wl.select(["sigmod"])
 
 

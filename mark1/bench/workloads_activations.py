@@ -5,7 +5,7 @@ the same bytes per element (8 forward, 12 backward), a float64 oracle on a sampl
 builder per contender (mark1's public op, NumPy's fastest in-place passes, torch's own kernel).
 
 `interleave` is how user code really runs: a NumPy (OpenBLAS) matmul, then the contender's matmul, on the
-MLP's first layer shape, over and over. Its figure is the pair's throughput; compare it with the `matmul`
+MLP's first two layer shapes, over and over. Its figure is the pair's throughput; compare it with the `matmul`
 figures of both at the same shape (run `--only matmul,interleave`): a pair that takes longer than the two
 alone means one library's idle threads slowed the other's (see README, "Mixing with NumPy/torch").
 """
@@ -24,7 +24,7 @@ if TYPE_CHECKING:   # references.py imports workloads.py, which imports this mod
     from mark1.bench.references import Builder
 
 ACTIVATION_SIZES = {"quick": (16, 20, 24), "full": tuple(range(16, 27, 2))}
-INTERLEAVE_SHAPE = (256, 784, 128)
+INTERLEAVE_SHAPES = ((256, 784, 128), (256, 128, 64))   # the MLP's first two layers (workloads.MLP_LAYERS)
 
 
 def _tanh_backward(y, dy):
@@ -83,21 +83,28 @@ def _interleave_size(m: int, k: int, n: int) -> wl.Size:
     return wl.Size(f"{m}x{k}·{k}x{n}", (m, k, n), 4.0 * m * k * n)
 
 
+INTERLEAVE_SIZES = tuple(_interleave_size(*shape) for shape in INTERLEAVE_SHAPES)
 INTERLEAVE = wl.Workload(
     "interleave", "numpy.matmul then the contender's matmul, alternating (two float32 products per call)",
     "GFLOP/s", "flop", "work per call (FLOP)",
-    quick=(_interleave_size(*INTERLEAVE_SHAPE),), full=(_interleave_size(*INTERLEAVE_SHAPE),),
+    quick=INTERLEAVE_SIZES, full=INTERLEAVE_SIZES,
     work=lambda s: s.x, make_inputs=wl._matmul_inputs, oracle=lambda inp: {}, check=wl.check_matmul,
 )
 
 
 def register(workloads: dict, size_from_int: dict, size_limits: dict) -> None:
-    """Add these workloads to workloads.py's tables (called once, at the end of that module)."""
+    """Add these workloads to workloads.py's tables (called once, at the end of that module), in suite order:
+    interleave after matmul, each activation after sigmoid's, the layer and training figures last."""
+    mine = {name: _activation_workload(name) for name in FORMULAS} | {"interleave": INTERLEAVE}
+    order = ["matmul", "interleave", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "relu",
+             "relu_backward"]
+    merged = {**workloads, **mine}
+    ordered = {name: merged[name] for name in order if name in merged} | merged
+    workloads.clear()
+    workloads.update(ordered)
     for name in FORMULAS:
-        workloads[name] = _activation_workload(name)
         size_from_int[name] = wl._elements
         size_limits[name] = 2**30
-    workloads["interleave"] = INTERLEAVE
     size_from_int["interleave"] = lambda n: _interleave_size(n, n, n)
     size_limits["interleave"] = 8192
 
