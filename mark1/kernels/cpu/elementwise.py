@@ -15,6 +15,14 @@ from mark1.kernels.cpu._jit import ACTIVATION_CODES, RELU, SIGMOID, TANH, jit_in
 from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar, tanh_scalar
 
 CHUNK = 16384  # elements per parallel task: 64 KiB of float32, large enough to hide the scheduling cost
+# Work per element, in units of the serial threshold (params.elementwise_serial_below, a memory-bound pass):
+# sigmoid and tanh cost ~3x a copy per element in cache (a polynomial and a division), so threads pay off
+# at half the size. Break-even n = 2 * wake-up cost / per-element time: ~10 us / 0.35 ns = 2^16 for sigmoid.
+FORWARD_COST = (1, 2, 2, 1)  # indexed by IDENTITY, SIGMOID, TANH, RELU
+
+
+def _forward_work(x, out, code) -> int:
+    return x.size * FORWARD_COST[code]
 
 
 @jit_inline
@@ -60,7 +68,7 @@ def _backward_span(y, dy, out, code):
             out[i] = dy[i]
 
 
-@per_dtype(lambda t: (readonly(t, 1, "C"), t[::1], int64), parallel=True)
+@per_dtype(lambda t: (readonly(t, 1, "C"), t[::1], int64), parallel=True, work=_forward_work)
 def _forward_flat(x, out, code):
     n = x.size
     for c in prange((n + CHUNK - 1) // CHUNK):
@@ -68,7 +76,7 @@ def _forward_flat(x, out, code):
         _forward_span(x[lo:hi], out[lo:hi], code)
 
 
-@per_dtype(lambda t: (readonly(t, 2), t[:, :], int64), parallel=True)
+@per_dtype(lambda t: (readonly(t, 2), t[:, :], int64), parallel=True, work=_forward_work)
 def _forward_rows(x, out, code):
     for i in prange(x.shape[0]):
         _forward_span(x[i], out[i], code)
@@ -116,14 +124,14 @@ def row_views(*arrays: np.ndarray):
         yield tuple(a[index] for a in arrays)
 
 
-def all_contiguous(*arrays: np.ndarray) -> bool:
-    return all(a.flags.c_contiguous for a in arrays)
+def _flat(x: np.ndarray) -> np.ndarray:
+    return x if x.ndim == 1 else x.reshape(-1)  # reshape costs ~0.2 us a call, a tenth of a 2^12 sigmoid
 
 
 def _unary(code: int):
     def op(x, out):
-        if all_contiguous(x):
-            _forward_flat(x.reshape(-1), out.reshape(-1), code)
+        if x.flags.c_contiguous:
+            _forward_flat(_flat(x), _flat(out), code)
         else:
             for x2, out2 in row_views(x, out):
                 _forward_rows(x2, out2, code)
@@ -133,8 +141,8 @@ def _unary(code: int):
 
 def _binary(code: int):
     def op(y, dy, out):
-        if all_contiguous(y, dy):
-            _backward_flat(y.reshape(-1), dy.reshape(-1), out.reshape(-1), code)
+        if y.flags.c_contiguous and dy.flags.c_contiguous:
+            _backward_flat(_flat(y), _flat(dy), _flat(out), code)
         else:
             for y2, dy2, out2 in row_views(y, dy, out):
                 _backward_rows(y2, dy2, out2, code)
