@@ -62,7 +62,8 @@ def output(be, op: str, out: Any, shape: tuple[int, ...], dtype, name: str = "ou
         return be.empty(shape, dtype)
     if not isinstance(out, be.array_types):  # inline on this per-op path; check_owned words the error
         check_owned(be, op, **{name: out})
-    if tuple(out.shape) != tuple(shape) or out.dtype != dtype:
+    # `is` first: builtin dtypes are singletons and shapes usually the same tuple, cheaper than comparing
+    if (out.shape != shape and tuple(out.shape) != tuple(shape)) or (out.dtype is not dtype and out.dtype != dtype):
         raise ValueError(
             f"{op}: {name} has shape {tuple(out.shape)} and dtype {out.dtype}; expected {tuple(shape)} {dtype}"
         )

@@ -24,6 +24,12 @@ ISA_ENV = "MARK1_ISA"
 ISA_FLAGS = {"avx512": AVX512_KERNEL_FLAGS, "avx2": AVX2_KERNEL_FLAGS}
 DEFAULT_L1D = 32 << 10   # where sysfs and cpuid say nothing: the smallest L1d of any AVX2 core we know
 DEFAULT_L2 = 512 << 10
+# Elementwise/row/update kernels run on one thread below this many elements (x a per-op cost factor, see
+# elementwise.py). Measured on 2 vCPUs (Xeon, AVX-512): a parallel region costs ~2-3 us when numba's workers
+# are still spinning from the previous one (back-to-back calls) and ~25 us when they slept (threads.py: they
+# sleep after ~20 us); at 2^16 two threads beat one for every activation in back-to-back calls (relu
+# 7.6 -> ~5 us, sigmoid 21 -> 13 us), while a lone call after idle pays the 25 us wake-up, hence no lower.
+ELEMENTWISE_SERIAL_BELOW = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ def table_row(isa: str, facts: CpuFacts, source: str) -> KernelParams:
     kc, mc_panels = _blocking(int(l1d), int(l2), mr, nr_f32 * 4)
     return KernelParams(isa=isa, vector_bytes=vector_bytes, mr=mr, nr_f32=nr_f32, nr_f64=nr_f64, kc=kc,
                         mc_panels=mc_panels, gemm_small_work=16 * 16 * 16, gemm_serial_work=1024 * 1024,
-                        elementwise_serial_below=1 << 17, source=source)
+                        elementwise_serial_below=ELEMENTWISE_SERIAL_BELOW, source=source)
 
 
 def choose(facts: CpuFacts, forced: str | None) -> KernelParams:
