@@ -66,19 +66,28 @@ def exp_f32(x):
     return e if x == x else x
 
 
-# Below this, e^x is subnormal in float32; sigmoid flushes those results to 0 (an error under 1.2e-38).
-SUBNORMAL_EXP = np.float32(-87.33)
+# exp_nonpositive_f32 clamps x at -88: there n = round(x / ln2) = -127, whose 2^n has exponent bits 0, i.e.
+# the scale factor is +0.0 and e^x comes out exactly 0 with no select; results below ~2^-126 may flush to 0.
+NONPOSITIVE_EXP_LO = np.float32(-88.0)
+# Adding 1.5 * 2^23 rounds a float32 of magnitude below 2^22 to an integer (to nearest) and leaves that integer
+# in the low mantissa bits, where n is read from: no floor and no float-to-int conversion (which for a NaN
+# would be undefined behaviour in LLVM).
+ROUNDER = np.float32(12582912.0)
+ROUNDER_BITS = np.int32(0x4B400000)
 
 
 @jit_inline
 def exp_nonpositive_f32(x):
-    """e^x for float32 x <= 0 (or NaN), the cheaper exp inside sigmoid: one scaling multiply.
+    """e^x for float32 x <= 0 (or NaN), the cheaper exp inside sigmoid and tanh: one scaling multiply.
 
-    Same reduction and polynomial as exp_f32; x below SUBNORMAL_EXP gives exactly 0 instead of a
-    subnormal, so 2^n is always a normal float32 and no second scaling step is needed.
+    Same reduction and polynomial as exp_f32, five instructions fewer: the clamp keeps NaN (it then flows
+    through the arithmetic, no NaN select), n comes from the rounding constant's bits, and below -88 the scale
+    2^-127 is encoded as +0.0 (e^-inf = 0, e^-1000 = 0 exactly). Results from -88 to -87.33 are subnormal
+    (rounded once) or 0: an absolute error below 1.2e-38.
     """
-    xc = x if x > SUBNORMAL_EXP else SUBNORMAL_EXP
-    fn = np.floor(xc * LOG2E + F32_HALF)
+    xc = x if not x < NONPOSITIVE_EXP_LO else NONPOSITIVE_EXP_LO
+    t = xc * LOG2E + ROUNDER
+    fn = t - ROUNDER
     r = xc - fn * LN2_HI
     r = r - fn * LN2_LO
     q = C6
@@ -87,9 +96,8 @@ def exp_nonpositive_f32(x):
     q = q * r + C3
     q = q * r + C2
     p = F32_ONE + r + (r * r) * q
-    e = p * np.int32((np.int32(fn) + EXPONENT_BIAS) << MANTISSA_BITS).view(np.float32)
-    e = e if x > SUBNORMAL_EXP else F32_ZERO
-    return e if x == x else x
+    n = np.float32(t).view(np.int32) - ROUNDER_BITS
+    return p * np.int32((n + EXPONENT_BIAS) << MANTISSA_BITS).view(np.float32)
 
 
 @jit_inline
@@ -119,7 +127,7 @@ def tanh_f32(x):
     |x| < atanh(1/2): the odd polynomial x + x^3 P(x^2), no cancellation near 0 (tanh(-0) = -0, tiny x
     give x). Above: tanh|x| = 1 - 2e/(1 + e) with e = e^(-2|x|) <= 1/3, so the subtracted term is at most
     1/2 of a result >= 1/2 and its rounding costs at most half an ulp of the result; e flushes to 0 for
-    |x| > 43.6, giving exactly ±1 (±inf too). NaN propagates. Both halves are computed for |x| and one
+    |x| > 44, giving exactly ±1 (±inf too). NaN propagates. Both halves are computed for |x| and one
     selected, then x's sign copied onto it, so loops vectorise.
     """
     ax = abs(x)
@@ -150,7 +158,7 @@ def sigmoid_scalar(x):
 
     Only e^-|x| <= 1 is ever computed, so nothing overflows: sigmoid(1000) = 1 and sigmoid(-1000) = 0
     exactly, and NaN propagates (e^NaN is NaN). Both branches are selects, so loops still vectorise.
-    float32 results below 2^-126 (x < -87.33) are flushed to 0.
+    float32 results below ~2^-126 (x < -87.33) may be flushed to 0.
     """
     one = typed(x, 1)
     if isinstance(x, np.float32):
