@@ -1,7 +1,7 @@
 """CPU thread count for the numba kernels (NUMBA_NUM_THREADS caps it at start-up), and how their threads wait.
 
 Why the waiting matters: numba runs its parallel kernels on OpenMP (GNU libgomp) workers, and libgomp's
-default is to keep an idle worker spinning on its core for 300,000 pause instructions (~8-16 ms) after
+default is to keep an idle worker spinning on its core for 300,000 pause instructions (~5 ms: ~15 ns each here) after
 each parallel region. On a small machine that spinning thread takes the core from the next library's
 threads: measured on 2 vCPUs, `numpy.matmul` (OpenBLAS) 256x784x128 went from 0.16 ms alone to 3.4 ms
 right after an `m1.matmul`, and `m1.matmul` from 0.28 ms to 9 ms right after a `numpy.matmul`.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-SPIN_COUNT = "1000"  # libgomp's spin iterations before sleeping: ~25-55 us, as long as the CPU's pause takes
+SPIN_COUNT = "1000"  # libgomp's spin iterations before sleeping: ~15-20 us on this Xeon (pause ~15 ns)
 _USER_WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
