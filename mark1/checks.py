@@ -60,8 +60,10 @@ def output(be, op: str, out: Any, shape: tuple[int, ...], dtype, name: str = "ou
     """A fresh C-contiguous output, or the user's `out` once it is checked to fit exactly."""
     if out is None:
         return be.empty(shape, dtype)
-    check_owned(be, op, **{name: out})
-    if tuple(out.shape) != tuple(shape) or out.dtype != dtype:
+    if not isinstance(out, be.array_types):  # inline on this per-op path; check_owned words the error
+        check_owned(be, op, **{name: out})
+    # `is` first: builtin dtypes are singletons and shapes usually the same tuple, cheaper than comparing
+    if (out.shape != shape and tuple(out.shape) != tuple(shape)) or (out.dtype is not dtype and out.dtype != dtype):
         raise ValueError(
             f"{op}: {name} has shape {tuple(out.shape)} and dtype {out.dtype}; expected {tuple(shape)} {dtype}"
         )

@@ -13,6 +13,8 @@ SMALL = {"matmul": wl.Size("13x7·7x5", (13, 7, 5), 910.0), "sigmoid": wl.Size("
          "sigmoid_backward": wl.Size("37", (37,), 37.0), "dense": wl.Size("batch 9", (9,), 9.0),
          "train_step": wl.Size("batch 9", (9,), 9.0), "launch": wl.Size("37", (37,), 37.0),
          "rbm_step": wl.Size("batch 9", (9,), 9.0), **conv_workloads.SMALL}
+SMALL.update({name: wl.Size("37", (37,), 37.0) for name in ("tanh", "relu", "tanh_backward", "relu_backward")},
+             interleave=wl.Size("13x7·7x5", (13, 7, 5), 1820.0))
 
 
 @pytest.mark.parametrize("contender", CONTENDERS, ids=lambda c: c.name)
@@ -42,7 +44,7 @@ def test_the_check_catches_a_wrong_result(workload):
     key = next(iter(got))
     got[key] = got[key].copy()
     got[key].reshape(-1)[-1] += 0.5 * (np.abs(got[key]).max() + 1)   # one element off
-    if workload.name == "sigmoid" or workload.name == "sigmoid_backward":
+    if "index" in expected:                                        # a sampled check (the elementwise ones)
         got[key].reshape(-1)[expected["index"]] += 0.5             # make sure a sampled element is off
     assert workload.check(inputs, got, expected) > wl.TOLERANCE
 
@@ -82,7 +84,8 @@ def test_parse_size(text, value):
 
 
 def test_select_lists_valid_workloads_on_a_typo():
-    with pytest.raises(ValueError, match="valid workloads: matmul, sigmoid, sigmoid_backward, dense, train_step"):
+    with pytest.raises(ValueError, match="valid workloads: matmul, interleave, sigmoid, sigmoid_backward, tanh, "
+                                         "tanh_backward, relu, relu_backward, dense, train_step"):
         wl.select(["sigmod"])
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 import mark1 as m1
 from mark1.backends.registry import PRIORITY, resolve, unavailable_reason
-from mark1.bench import conv_workloads, gpu, machine, references
+from mark1.bench import conv_workloads, gpu, machine, references, workloads_activations
 from mark1.bench import workloads as wl
 from mark1.bench.references import Arrays, Builder, Prepared
 from mark1.bench.timing import CpuClock, CupyEventClock, TorchEventClock
@@ -179,7 +179,7 @@ def mark1_builders() -> dict[str, Builder]:
     from mark1.bench.rbm_step import mark1_builder as rbm_step  # energy-based models (issue 13)
 
     return {"matmul": matmul, "sigmoid": sigmoid, "sigmoid_backward": sigmoid_backward, "dense": dense,
-            "train_step": mark1_train_step, "rbm_step": rbm_step}
+            "train_step": mark1_train_step, "rbm_step": rbm_step, **workloads_activations.mark1_builders()}
 
 
 def mark1_train_step(inp: Arrays) -> Prepared:

@@ -81,10 +81,11 @@ def _numpy_sigmoid_backward_into(y, dy, dx):
 
 
 def numpy_builders() -> dict[str, Builder]:
+    from mark1.bench import workloads_activations
     from mark1.bench.rbm_step import numpy_builder as rbm_step  # energy-based models (issue 13)
 
     return {**xp_builders(np, np.asarray, np.asarray, _numpy_sigmoid_into, _numpy_sigmoid_backward_into),
-            "rbm_step": rbm_step}
+            "rbm_step": rbm_step, **workloads_activations.numpy_builders()}
 
 
 def cupy_builders() -> dict[str, Builder]:
@@ -163,5 +164,7 @@ def torch_builders(device: str) -> dict[str, Builder]:
 
         return Prepared(run, fetch)
 
+    from mark1.bench import workloads_activations
+
     return {"matmul": matmul, "sigmoid": sigmoid, "sigmoid_backward": sigmoid_backward, "dense": dense,
-            "train_step": train_step}
+            "train_step": train_step, **workloads_activations.torch_builders(device)}

@@ -116,6 +116,9 @@ def _measure_all(tasks, options: Options, peaks: dict, figures: list[dict], say:
             for contender in chosen:
                 bar.set_description(f"{workload.name} {size.label} {contender.name}")
                 fig = measure(workload, size, contender, inputs, expected, options, peaks)
+                if fig.get("compile_s"):
+                    say(f"compile: {workload.name} {size.label} {contender.name}: {fig['compile_s']:.2f} s JIT "
+                        f"({', '.join(f'{k} {v:.2f} s' for k, v in fig['compile'].items())})")
                 if fig["status"] != "ok":
                     say(f"{workload.name} {size.label} {contender.name}: {fig['status']}: {fig.get('message')}")
                 figures.append(fig)
@@ -150,7 +153,9 @@ def measure(workload: wl.Workload, size: wl.Size, contender: Contender, inputs: 
             # OpenBLAS and OpenMP workers keep spinning for up to ~0.1 s after their last call; on a small
             # machine they would take the cores from the next library's threads, so let them go to sleep first.
             time.sleep(options.settle_s)
+            compiles_before = len(_compile_log())
             first_s = first_call(clock, prepared.run)
+            _record_compiles(fig, _compile_log()[compiles_before:])
             err = workload.check(inputs, prepared.fetch(), expected)
             fig["error"] = err if math.isfinite(err) else None   # JSON has no inf/NaN
             if not err <= wl.TOLERANCE:
@@ -174,6 +179,27 @@ def measure(workload: wl.Workload, size: wl.Size, contender: Contender, inputs: 
         fraction_of_peak=value / workload.peak_throughput(size, peak) if peak else None,
     )
     return fig
+
+
+def _compile_log() -> list:
+    """The numba kernels' compile events so far (kernels/cpu/_jit.py), or [] without numba."""
+    try:
+        from mark1.kernels.cpu._jit import COMPILE_LOG
+    except ImportError:
+        return []
+    return COMPILE_LOG
+
+
+def _record_compiles(fig: dict, events: list) -> None:
+    """compile_s: seconds the first call spent compiling (or loading from numba's cache) kernels, timed
+    around each compile itself, so it is apart from the first call's other costs; compile: per kernel."""
+    if not events:
+        return
+    per_kernel: dict[str, float] = {}
+    for e in events:
+        name = f"{e.kernel}[{e.dtype}{', cached' if e.from_cache else ''}]"
+        per_kernel[name] = per_kernel.get(name, 0.0) + e.seconds
+    fig.update(compile_s=sum(per_kernel.values()), compile=per_kernel)
 
 
 def _peak(peaks: dict, device: str, work_kind: str) -> float | None:

@@ -303,6 +303,10 @@ SIZE_FROM_INT: dict[str, Callable[[int], Size]] = {
 SIZE_LIMITS = {"matmul": 32768, "sigmoid": 2**30, "sigmoid_backward": 2**30, "dense": 2**20, "train_step": 2**20,
                "launch": 2**16}
 
+from mark1.bench.workloads_activations import register  # noqa: E402, I001 (it needs the names above)
+
+register(WORKLOADS, SIZE_FROM_INT, SIZE_LIMITS)  # tanh, relu, tanh/relu_backward, interleave
+
 from mark1.bench import rbm_step  # noqa: E402  (energy-based models, issue 13; it imports Workload from here)
 
 WORKLOADS[rbm_step.RBM_STEP.name], SIZE_FROM_INT["rbm_step"], SIZE_LIMITS["rbm_step"] = (

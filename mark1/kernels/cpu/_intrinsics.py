@@ -30,3 +30,28 @@ def prefetch_for_write(typingctx, array, i, j):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+# An LLVM string function attribute, written the way the IR text spells it (llvmlite's AttributeSet only
+# accepts keyword attributes, hence set.add below).
+_FULL_WIDTH = '"prefer-vector-width"="512"'
+
+
+@intrinsic
+def prefer_full_vector_width(typingctx):
+    """Let LLVM vectorise the calling function with the widest registers the CPU has.
+
+    LLVM's tuning for several AVX-512 CPUs (Skylake-X to Rocket Lake and Sapphire Rapids in LLVM's model)
+    sets prefer-256-bit, so loops get ymm code even where zmm runs twice the lanes per instruction; the
+    per-function attribute "prefer-vector-width"="512" overrides that for this function only, and means
+    nothing on a CPU without 512-bit registers (AVX2 code stays AVX2). Call it once anywhere in the function
+    whose loops should widen (in a prange body: inside the body, which numba outlines into its own function).
+    It emits no instruction.
+    """
+    sig = types.void()
+
+    def codegen(context, builder, signature, args):
+        set.add(builder.function.attributes, _FULL_WIDTH)
+        return context.get_dummy_value()
+
+    return sig, codegen

@@ -11,15 +11,19 @@ locator is installed below, before any kernel here is decorated.
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 import types
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numba
 from numba import njit
 from numba.extending import overload
 
 from mark1.cache import install_numba_locator
+from mark1.kernels.cpu.params import PARAMS
 
 install_numba_locator()   # before the first @njit(cache=True) below and in every kernel module
 
@@ -101,19 +105,28 @@ class PerDtype:
             # numba's disable_compile() refuses a dispatcher with no versions yet, hence the attribute.
             d._can_compile = False
 
+    # Tests set this (through threaded_kernels()) to run every parallel variant whatever the size.
+    always_threaded = os.environ.get("MARK1_THREADED_KERNELS") == "1"
+
     def __call__(self, *args):
-        serial = self.work(*args) < self.serial_below
+        serial = not PerDtype.always_threaded and self.work(*args) < self.serial_below
         dispatcher = self.serial if serial else self.dispatcher
-        key = (args[self.dtype_arg].dtype, serial)
-        if key not in self.compiled:
-            with self._lock:
-                if key not in self.compiled:
-                    self._compile(dispatcher, key[0])
-                    self.compiled.add(key)
+        try:  # the hot path: a compiled version exists (no key to build and hash: ~0.1 us a call)
+            return dispatcher(*args)
+        except TypeError:  # numba's "no matching definition": this dtype/variant is not compiled yet
+            key = (args[self.dtype_arg].dtype, serial)
+            if key in self.compiled:
+                raise
+        with self._lock:
+            if key not in self.compiled:
+                self._compile(dispatcher, key[0])
+                self.compiled.add(key)
         return dispatcher(*args)
 
     def _compile(self, dispatcher, dtype) -> None:
         sig = self.signature(numba.from_dtype(dtype))
+        hits = sum(dispatcher.stats.cache_hits.values())
+        start = time.perf_counter()
         dispatcher._can_compile = True
         try:
             if self.slp:
@@ -123,6 +136,23 @@ class PerDtype:
                 dispatcher.compile(sig)
         finally:
             dispatcher._can_compile = False
+        COMPILE_LOG.append(CompileEvent(dispatcher.py_func.__qualname__, str(dtype), time.perf_counter() - start,
+                                        sum(dispatcher.stats.cache_hits.values()) > hits))
+
+
+@dataclass(frozen=True)
+class CompileEvent:
+    """One kernel version made ready: compiled, or loaded from numba's on-disk cache (from_cache)."""
+
+    kernel: str       # qualname; the single-threaded twin ends in '_serial'
+    dtype: str
+    seconds: float
+    from_cache: bool
+
+
+# Every PerDtype compile in this process, in order: `mark1 bench` reports the compile time per kernel from
+# it, apart from the first call's time (which also holds packing, allocation and the call itself).
+COMPILE_LOG: list[CompileEvent] = []
 
 
 def _renamed(func, suffix: str):
@@ -136,7 +166,25 @@ def _renamed(func, suffix: str):
     return twin
 
 
-SERIAL_BELOW = 1 << 17  # elements: below this an elementwise/row/update kernel runs on one thread
+@contextmanager
+def threaded_kernels(on: bool = True):
+    """Inside this block every parallel kernel runs its multi-threaded variant, whatever the size.
+
+    The one switch for tests: the serial thresholds (thousands of elements) keep test-sized inputs on the
+    single-threaded twins, so without it the threaded softmax, loss, optimizer and backward kernels would
+    never run under test. MARK1_THREADED_KERNELS=1 in the environment turns it on for a whole process.
+    Results must not depend on it beyond float rounding of reductions (tests compare both variants).
+    """
+    previous = PerDtype.always_threaded
+    PerDtype.always_threaded = on
+    try:
+        yield
+    finally:
+        PerDtype.always_threaded = previous
+
+
+# elements below which an elementwise/row/update kernel runs on one thread (the per-ISA table's value)
+SERIAL_BELOW = PARAMS.elementwise_serial_below
 
 
 def readonly(dtype, ndim: int, layout: str = "A"):

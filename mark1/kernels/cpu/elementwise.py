@@ -7,74 +7,93 @@ of copying.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import int64, prange
 
+from mark1.kernels.cpu._intrinsics import prefer_full_vector_width
 from mark1.kernels.cpu._jit import ACTIVATION_CODES, RELU, SIGMOID, TANH, jit_inline, per_dtype, readonly
-from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar
+from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar, tanh_scalar
 
 CHUNK = 16384  # elements per parallel task: 64 KiB of float32, large enough to hide the scheduling cost
+# Work per element, in units of the serial threshold (params.elementwise_serial_below, a memory-bound pass):
+# sigmoid and tanh cost ~3x a copy per element in cache (a polynomial and a division), so threads pay off
+# at half the size. Break-even n = 2 * wake-up cost / per-element time: ~10 us / 0.35 ns = 2^16 for sigmoid.
+FORWARD_COST = (1, 2, 2, 1)  # indexed by IDENTITY, SIGMOID, TANH, RELU
+
+
+def _forward_work(x, out, code) -> int:
+    return x.size * FORWARD_COST[code]
 
 
 @jit_inline
-def _forward_span(x, out, lo, hi, code):
-    # One loop per activation (not one branch inside one loop) so each loop vectorises on its own.
+def _forward_span(x, out, code):
+    """out[i] = act(x[i]) over two 1-D views of one length.
+
+    One loop per activation (not one branch inside one loop) so each loop vectorises on its own. The
+    loops run over range(n) on views, never range(lo, hi) on the whole array: an index that starts at 0
+    is known to be non-negative, so numba's negative-index wraparound folds away; with a start that could
+    be negative LLVM kept the wraparound select and vectorised with gathers and scatters (8x slower).
+    """
+    prefer_full_vector_width()
+    n = x.shape[0]
     if code == SIGMOID:
-        for i in range(lo, hi):
+        for i in range(n):
             out[i] = sigmoid_scalar(x[i])
     elif code == TANH:
-        for i in range(lo, hi):
-            out[i] = math.tanh(x[i])
+        for i in range(n):
+            out[i] = tanh_scalar(x[i])
     elif code == RELU:
-        for i in range(lo, hi):
+        for i in range(n):
             out[i] = activate(x[i], RELU)
     else:
-        for i in range(lo, hi):
+        for i in range(n):
             out[i] = x[i]
 
 
 @jit_inline
-def _backward_span(y, dy, out, lo, hi, code):
+def _backward_span(y, dy, out, code):
+    prefer_full_vector_width()
+    n = y.shape[0]
     if code == SIGMOID:
-        for i in range(lo, hi):
+        for i in range(n):
             out[i] = dy[i] * activation_slope(y[i], SIGMOID)
     elif code == TANH:
-        for i in range(lo, hi):
+        for i in range(n):
             out[i] = dy[i] * activation_slope(y[i], TANH)
     elif code == RELU:
-        for i in range(lo, hi):
+        for i in range(n):
             out[i] = dy[i] * activation_slope(y[i], RELU)
     else:
-        for i in range(lo, hi):
+        for i in range(n):
             out[i] = dy[i]
 
 
-@per_dtype(lambda t: (readonly(t, 1, "C"), t[::1], int64), parallel=True)
+@per_dtype(lambda t: (readonly(t, 1, "C"), t[::1], int64), parallel=True, work=_forward_work)
 def _forward_flat(x, out, code):
     n = x.size
     for c in prange((n + CHUNK - 1) // CHUNK):
-        _forward_span(x, out, c * CHUNK, min(n, (c + 1) * CHUNK), code)
+        lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
+        _forward_span(x[lo:hi], out[lo:hi], code)
 
 
-@per_dtype(lambda t: (readonly(t, 2), t[:, :], int64), parallel=True)
+@per_dtype(lambda t: (readonly(t, 2), t[:, :], int64), parallel=True, work=_forward_work)
 def _forward_rows(x, out, code):
     for i in prange(x.shape[0]):
-        _forward_span(x[i], out[i], 0, x.shape[1], code)
+        _forward_span(x[i], out[i], code)
 
 
 @per_dtype(lambda t: (readonly(t, 1, "C"), readonly(t, 1, "C"), t[::1], int64), parallel=True)
 def _backward_flat(y, dy, out, code):
     n = y.size
     for c in prange((n + CHUNK - 1) // CHUNK):
-        _backward_span(y, dy, out, c * CHUNK, min(n, (c + 1) * CHUNK), code)
+        lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
+        _backward_span(y[lo:hi], dy[lo:hi], out[lo:hi], code)
 
 
 @per_dtype(lambda t: (readonly(t, 2), readonly(t, 2), t[:, :], int64), parallel=True)
 def _backward_rows(y, dy, out, code):
     for i in prange(y.shape[0]):
-        _backward_span(y[i], dy[i], out[i], 0, y.shape[1], code)
+        _backward_span(y[i], dy[i], out[i], code)
 
 
 def as_rows(x: np.ndarray) -> np.ndarray | None:
@@ -105,14 +124,14 @@ def row_views(*arrays: np.ndarray):
         yield tuple(a[index] for a in arrays)
 
 
-def all_contiguous(*arrays: np.ndarray) -> bool:
-    return all(a.flags.c_contiguous for a in arrays)
+def _flat(x: np.ndarray) -> np.ndarray:
+    return x if x.ndim == 1 else x.reshape(-1)  # reshape costs ~0.2 us a call, a tenth of a 2^12 sigmoid
 
 
 def _unary(code: int):
     def op(x, out):
-        if all_contiguous(x):
-            _forward_flat(x.reshape(-1), out.reshape(-1), code)
+        if x.flags.c_contiguous:
+            _forward_flat(_flat(x), _flat(out), code)
         else:
             for x2, out2 in row_views(x, out):
                 _forward_rows(x2, out2, code)
@@ -122,8 +141,8 @@ def _unary(code: int):
 
 def _binary(code: int):
     def op(y, dy, out):
-        if all_contiguous(y, dy):
-            _backward_flat(y.reshape(-1), dy.reshape(-1), out.reshape(-1), code)
+        if y.flags.c_contiguous and dy.flags.c_contiguous:
+            _backward_flat(_flat(y), _flat(dy), _flat(out), code)
         else:
             for y2, dy2, out2 in row_views(y, dy, out):
                 _backward_rows(y2, dy2, out2, code)

@@ -1,8 +1,10 @@
-"""Scalar math the kernels inline: a vectorisable float32 exp and the activations with their derivatives.
+"""Scalar math the kernels inline: a vectorisable float32 exp and tanh, and the activations with their derivatives.
 
-`math.exp` compiles to a call into libm, which stops LLVM from vectorising the loop around it; `exp_f32`
-below is straight-line arithmetic (a polynomial and integer bit tricks), so a loop over it becomes AVX2 code.
-float64 inputs keep libm's correctly rounded exp: the fast path is a float32 one.
+`math.exp` and `math.tanh` compile to calls into libm, which stop LLVM from vectorising the loop around them;
+`exp_f32` and `tanh_f32` below are straight-line arithmetic (polynomials, selects and integer bit tricks), so a
+loop over them becomes AVX2/AVX-512 code. float64 inputs keep libm's correctly rounded functions: the fast path
+is a float32 one. Every constant is a float32 (np.float32(...)): a Python float literal would promote the
+float32 arithmetic around it to float64.
 """
 
 from __future__ import annotations
@@ -64,19 +66,28 @@ def exp_f32(x):
     return e if x == x else x
 
 
-# Below this, e^x is subnormal in float32; sigmoid flushes those results to 0 (an error under 1.2e-38).
-SUBNORMAL_EXP = np.float32(-87.33)
+# exp_nonpositive_f32 clamps x at -88: there n = round(x / ln2) = -127, whose 2^n has exponent bits 0, i.e.
+# the scale factor is +0.0 and e^x comes out exactly 0 with no select; results below ~2^-126 may flush to 0.
+NONPOSITIVE_EXP_LO = np.float32(-88.0)
+# Adding 1.5 * 2^23 rounds a float32 of magnitude below 2^22 to an integer (to nearest) and leaves that integer
+# in the low mantissa bits, where n is read from: no floor and no float-to-int conversion (which for a NaN
+# would be undefined behaviour in LLVM).
+ROUNDER = np.float32(12582912.0)
+ROUNDER_BITS = np.int32(0x4B400000)
 
 
 @jit_inline
 def exp_nonpositive_f32(x):
-    """e^x for float32 x <= 0 (or NaN), the cheaper exp inside sigmoid: one scaling multiply.
+    """e^x for float32 x <= 0 (or NaN), the cheaper exp inside sigmoid and tanh: one scaling multiply.
 
-    Same reduction and polynomial as exp_f32; x below SUBNORMAL_EXP gives exactly 0 instead of a
-    subnormal, so 2^n is always a normal float32 and no second scaling step is needed.
+    Same reduction and polynomial as exp_f32, five instructions fewer: the clamp keeps NaN (it then flows
+    through the arithmetic, no NaN select), n comes from the rounding constant's bits, and below -88 the scale
+    2^-127 is encoded as +0.0 (e^-inf = 0, e^-1000 = 0 exactly). Results from -88 to -87.33 are subnormal
+    (rounded once) or 0: an absolute error below 1.2e-38.
     """
-    xc = x if x > SUBNORMAL_EXP else SUBNORMAL_EXP
-    fn = np.floor(xc * LOG2E + F32_HALF)
+    xc = x if not x < NONPOSITIVE_EXP_LO else NONPOSITIVE_EXP_LO
+    t = xc * LOG2E + ROUNDER
+    fn = t - ROUNDER
     r = xc - fn * LN2_HI
     r = r - fn * LN2_LO
     q = C6
@@ -85,9 +96,8 @@ def exp_nonpositive_f32(x):
     q = q * r + C3
     q = q * r + C2
     p = F32_ONE + r + (r * r) * q
-    e = p * np.int32((np.int32(fn) + EXPONENT_BIAS) << MANTISSA_BITS).view(np.float32)
-    e = e if x > SUBNORMAL_EXP else F32_ZERO
-    return e if x == x else x
+    n = np.float32(t).view(np.int32) - ROUNDER_BITS
+    return p * np.int32((n + EXPONENT_BIAS) << MANTISSA_BITS).view(np.float32)
 
 
 @jit_inline
@@ -98,13 +108,57 @@ def exp_any(x):
     return math.exp(x)
 
 
+# tanh(x) = x + x^3 P(x^2) on |x| < TANH_SMALL = atanh(1/2), P of degree 4: a least-squares fit of relative
+# error made for this file (fit error 0.02 of a float32 half-ulp; the rest is float32 rounding).
+TANH_SMALL = np.float32(0.5493061443340549)
+T0 = np.float32(-0.33333316445350647)
+T1 = np.float32(0.1333259642124176)
+T2 = np.float32(-0.053853508085012436)
+T3 = np.float32(0.021076904609799385)
+T4 = np.float32(-0.006282012443989515)
+F32_TWO = np.float32(2.0)
+F32_MINUS_TWO = np.float32(-2.0)
+
+
+@jit_inline
+def tanh_f32(x):
+    """tanh for float32 x, within 2 ulp of float64 tanh rounded to float32 everywhere (tests sweep it).
+
+    |x| < atanh(1/2): the odd polynomial x + x^3 P(x^2), no cancellation near 0 (tanh(-0) = -0, tiny x
+    give x). Above: tanh|x| = 1 - 2e/(1 + e) with e = e^(-2|x|) <= 1/3, so the subtracted term is at most
+    1/2 of a result >= 1/2 and its rounding costs at most half an ulp of the result; e flushes to 0 for
+    |x| > 44, giving exactly ±1 (±inf too). NaN propagates. Both halves are computed for |x| and one
+    selected, then x's sign copied onto it, so loops vectorise.
+    """
+    ax = abs(x)
+    s = ax * ax
+    p = T4
+    p = p * s + T3
+    p = p * s + T2
+    p = p * s + T1
+    p = p * s + T0
+    small = ax + (ax * s) * p
+    e = exp_nonpositive_f32(ax * F32_MINUS_TWO)
+    big = F32_ONE - (F32_TWO * e) / (F32_ONE + e)
+    # copysign (an LLVM intrinsic: a bit operation, vectorisable) keeps -0 -> -0, which a select on x < 0 would not
+    return math.copysign(small if ax < TANH_SMALL else big, x)
+
+
+@jit_inline
+def tanh_scalar(x):
+    """tanh for either float type: the vectorisable tanh_f32 for float32, libm for float64."""
+    if isinstance(x, np.float32):
+        return tanh_f32(x)
+    return math.tanh(x)
+
+
 @jit_inline
 def sigmoid_scalar(x):
     """Two-branch stable sigmoid: 1/(1+e^-x) for x >= 0, e^x/(1+e^x) for x < 0.
 
     Only e^-|x| <= 1 is ever computed, so nothing overflows: sigmoid(1000) = 1 and sigmoid(-1000) = 0
     exactly, and NaN propagates (e^NaN is NaN). Both branches are selects, so loops still vectorise.
-    float32 results below 2^-126 (x < -87.33) are flushed to 0.
+    float32 results below ~2^-126 (x < -87.33) may be flushed to 0.
     """
     one = typed(x, 1)
     if isinstance(x, np.float32):
@@ -121,7 +175,7 @@ def activate(x, code):
     if code == SIGMOID:
         return sigmoid_scalar(x)
     if code == TANH:
-        return math.tanh(x)
+        return tanh_scalar(x)
     if code == RELU:
         return x if not x < 0 else typed(x, 0)  # `not x < 0` keeps NaN, as np.maximum(x, 0) does
     return x

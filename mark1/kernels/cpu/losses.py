@@ -46,31 +46,42 @@ def _bce_logits(z, t, inv_m):
     return (sigmoid_scalar(z) - t) * inv_m, loss
 
 
-@per_dtype(lambda t: (int64, readonly(t, 2), readonly(t, 2), t[:, :], int64), dtype_arg=1, parallel=True)
-def _loss_rows(kind, pred, target, grad, batch):
-    """Writes grad, returns the float64 sum of the per-element losses (the caller divides)."""
-    inv_m = typed(pred[0, 0], 1) / typed(pred[0, 0], batch)
-    total = 0.0
-    for i in prange(pred.shape[0]):
-        row = 0.0
-        for j in range(pred.shape[1]):
-            if kind == MSE:
-                g, e = _mse(pred[i, j], target[i, j], inv_m)
-            elif kind == BCE:
-                g, e = _bce(pred[i, j], target[i, j], inv_m)
-            else:
-                g, e = _bce_logits(pred[i, j], target[i, j], inv_m)
-            grad[i, j] = g
-            row += e
-        total += row
-    return total
+def _loss_kernel(kind: int, name: str):
+    """The loss-and-gradient kernel for one loss kind. `kind` is a closure constant, so numba prunes the
+    other kinds' branches before typing and each kernel compiles only its own math (a first BCE fit used to
+    compile MSE and BCE-with-logits too: 1.4 s of JIT instead of 0.5)."""
+
+    def loss_rows(pred, target, grad, batch):
+        """Writes grad, returns the float64 sum of the per-element losses (the caller divides)."""
+        inv_m = typed(pred[0, 0], 1) / typed(pred[0, 0], batch)
+        total = 0.0
+        for i in prange(pred.shape[0]):
+            row = 0.0
+            for j in range(pred.shape[1]):
+                if kind == MSE:
+                    g, e = _mse(pred[i, j], target[i, j], inv_m)
+                elif kind == BCE:
+                    g, e = _bce(pred[i, j], target[i, j], inv_m)
+                else:
+                    g, e = _bce_logits(pred[i, j], target[i, j], inv_m)
+                grad[i, j] = g
+                row += e
+            total += row
+        return total
+
+    loss_rows.__qualname__ = loss_rows.__name__ = f"_{name}_rows"  # its own name in numba's cache and logs
+    return per_dtype(lambda t: (readonly(t, 2), readonly(t, 2), t[:, :], int64), parallel=True)(loss_rows)
+
+
+_LOSS_ROWS = {kind: _loss_kernel(kind, name) for kind, name in ((MSE, "mse"), (BCE, "bce"),
+                                                                 (BCE_LOGITS, "bce_with_logits"))}
 
 
 def _loss(kind, pred, target, grad, loss, scale):
     batch = pred.shape[0]
     total = 0.0
     for p2, t2, g2 in row_views(pred, target, grad):
-        total += _loss_rows(kind, p2, t2, g2, batch)
+        total += _LOSS_ROWS[kind](p2, t2, g2, batch)
     loss[0] = total * scale / batch
 
 

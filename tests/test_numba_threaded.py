@@ -1,0 +1,139 @@
+"""The multi-threaded variants of the numba kernels, which test-sized inputs never reach on their own.
+
+Below the serial thresholds (kernels/cpu/params.py: 2^17 elements) every parallel kernel runs its
+single-threaded twin, so the op tests exercise only those. Here `threaded_kernels()` (the one switch in
+kernels/cpu/_jit.py; MARK1_THREADED_KERNELS=1 does the same for a whole test run) forces the threaded
+variants on awkward shapes, and each result is compared with the float64 oracle and with the serial twin.
+float32 only: every variant is another JIT compile, and float64 shares the code path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mark1 as m1
+from mark1.backends import unavailable_reason
+
+import oracle
+
+pytestmark = pytest.mark.skipif(unavailable_reason("numba") is not None, reason="needs numba")
+
+SHAPES = [(1, 7), (13, 5), (37, 3)]   # one row, primes; more rows than threads and fewer
+F32 = np.float32
+
+
+def _both_variants(run):
+    """run() on the serial twins, then on the threaded variants: (serial result, threaded result)."""
+    from mark1.kernels.cpu._jit import threaded_kernels
+
+    with m1.backend("numba"):
+        serial = run()
+        with threaded_kernels():
+            threaded = run()
+    return serial, threaded
+
+
+def _host(result):
+    return [np.asarray(m1.to_numpy(r), np.float64) for r in (result if isinstance(result, tuple) else (result,))]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu"])
+def test_activation_forward_and_backward(name, layout, shape, rng):
+    x = rng.normal(0, 3, shape).astype(F32)
+    dy = rng.normal(0, 1, shape).astype(F32)
+    y_host = oracle.activation(name, x.astype(np.float64)).astype(F32)
+
+    def run():
+        xs, ys, dys = (oracle.place(a, layout) for a in (x, y_host, dy))
+        return getattr(m1, name)(xs), getattr(m1, f"{name}_backward")(ys, dys)
+
+    serial, threaded = _both_variants(run)
+    for s, t in zip(_host(serial), _host(threaded), strict=True):
+        np.testing.assert_array_equal(t, s)   # elementwise: the same arithmetic per element, bit for bit
+    oracle.assert_elementwise(threaded[0], oracle.activation(name, x.astype(np.float64)), F32)
+    expected_dx = dy * oracle.activation_grad(name, y_host.astype(np.float64))
+    oracle.assert_elementwise(threaded[1], expected_dx, F32)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_softmax_and_its_backward(shape, rng):
+    z = rng.normal(0, 2, shape).astype(F32)
+    dy = rng.normal(0, 1, shape).astype(F32)
+    y_host = oracle.softmax(z.astype(np.float64)).astype(F32)
+
+    def run():
+        return m1.softmax(m1.asarray(z)), m1.softmax_backward(m1.asarray(y_host), m1.asarray(dy))
+
+    serial, threaded = _both_variants(run)
+    for s, t in zip(_host(serial), _host(threaded), strict=True):
+        np.testing.assert_array_equal(t, s)   # row-wise: each row is summed by one thread either way
+    oracle.assert_elementwise(threaded[0], oracle.softmax(z.astype(np.float64)), F32)
+    y64 = y_host.astype(np.float64)
+    expected = y64 * (dy - (dy * y64).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(_host(threaded[1])[0], expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("loss", ["mse", "bce", "bce_with_logits", "softmax_cross_entropy"])
+def test_losses(loss, shape, rng):
+    pred = rng.normal(0, 2, shape).astype(F32)
+    if loss == "bce":
+        pred = oracle.sigmoid(pred).astype(F32)
+    if loss == "softmax_cross_entropy":
+        target = rng.integers(0, shape[1], shape[0])
+        expected_loss, expected_grad = oracle.cross_entropy(pred.astype(np.float64), target)
+    else:
+        target = rng.uniform(0, 1, shape).astype(F32)
+        expected_loss, expected_grad = getattr(oracle, loss)(pred.astype(np.float64), target.astype(np.float64))
+
+    def run():
+        t = m1.asarray(target, dtype=np.int64) if loss == "softmax_cross_entropy" else m1.asarray(target)
+        return getattr(m1, loss)(m1.asarray(pred), t)
+
+    serial, threaded = _both_variants(run)
+    (s_loss, s_grad), (t_loss, t_grad) = _host(serial), _host(threaded)
+    np.testing.assert_array_equal(t_grad, s_grad)
+    np.testing.assert_allclose(t_loss, s_loss, rtol=1e-6)   # the float64 sum may be split differently
+    np.testing.assert_allclose(t_loss, expected_loss, rtol=1e-5)
+    np.testing.assert_allclose(t_grad, expected_grad, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_optimizer_updates(optimizer, shape, rng):
+    p0, g, v0 = (rng.normal(0, 1, shape).astype(F32) for _ in range(3))
+    v0_abs = np.abs(v0)
+
+    def run():
+        p, grad, a, b = (m1.asarray(x.copy()) for x in (p0, g, v0, v0_abs))  # updated in place
+        if optimizer == "sgd":
+            m1.sgd_update(p, grad, a, lr=0.1, momentum=0.9, weight_decay=0.01)
+        else:
+            m1.adam_update(p, grad, a, b, step=3, lr=0.01, weight_decay=0.01)
+        return p, a, b
+
+    serial, threaded = _both_variants(run)
+    for s, t in zip(_host(serial), _host(threaded), strict=True):
+        np.testing.assert_array_equal(t, s)
+    p64, g64, v64 = (a.astype(np.float64) for a in (p0, g, v0))
+    if optimizer == "sgd":
+        velocity = 0.9 * v64 + g64 + 0.01 * p64
+        expected = p64 - 0.1 * velocity
+    else:
+        grad = g64 + 0.01 * p64
+        m = 0.9 * v64 + 0.1 * grad
+        v = 0.999 * v0_abs.astype(np.float64) + 0.001 * grad * grad
+        expected = p64 - 0.01 * (m / (1 - 0.9**3)) / (np.sqrt(v / (1 - 0.999**3)) + 1e-8)
+    np.testing.assert_allclose(_host(threaded)[0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_switch_reaches_the_threaded_variant():
+    from mark1.kernels.cpu import rows
+    from mark1.kernels.cpu._jit import PerDtype
+
+    serial, threaded = _both_variants(lambda: m1.softmax(m1.asarray(np.ones((3, 4), F32))))
+    assert {(np.dtype(F32), True), (np.dtype(F32), False)} <= rows._softmax.compiled  # (dtype, serial?)
+    assert not PerDtype.always_threaded   # the block restored the default
