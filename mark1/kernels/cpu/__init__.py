@@ -7,6 +7,7 @@ optim.py, image.py: the rest. `OPS` maps op names to the Python entry points tha
 
 from __future__ import annotations
 
+from mark1.kernels.cpu import params  # noqa: F401  first: sets numba's target before anything compiles
 from mark1.kernels.cpu.dense import dense_backward, dense_forward, matmul
 from mark1.kernels.cpu.elementwise import relu, relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward
 from mark1.kernels.cpu.image import image_diff

@@ -1,0 +1,123 @@
+"""The one per-ISA parameter table of the numba CPU kernels, chosen at import from mark1.hardware's detection.
+
+BLIS's model: one micro-kernel shape per architecture, picked at run time. `PARAMS` holds the choice for
+this process; MARK1_ISA=avx2|avx512 forces a path (an error if this CPU cannot run it), and numba's code
+generator is told the same target (NUMBA_CPU_NAME/NUMBA_CPU_FEATURES, see `configure_numba`), so the forced
+AVX2 path compiles exactly what an AVX2-only machine would run.
+
+Register tiles (MR rows x NR columns of out held in vector registers; row-major, NR along the vector):
+- avx512 (32 zmm): 12 x 32 float32 (2 zmm per row, 24 accumulators; the row-major mirror of BLIS skx's
+  32 x 12), 12 x 16 float64.
+- avx2 (16 ymm): 6 x 16 float32 (2 ymm per row, 12 accumulators; BLIS haswell 6 x 16), 6 x 8 float64.
+Blocking from the caches: the packed B micro-panel (KC x NR) takes about 2/3 of L1d, the task's packed A
+block (MC x KC) about half of L2.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+from mark1.hardware import AVX2_KERNEL_FLAGS, AVX512_KERNEL_FLAGS, CpuFacts, cpu_facts
+
+ISA_ENV = "MARK1_ISA"
+ISA_FLAGS = {"avx512": AVX512_KERNEL_FLAGS, "avx2": AVX2_KERNEL_FLAGS}
+DEFAULT_L1D = 32 << 10   # where sysfs and cpuid say nothing: the smallest L1d of any AVX2 core we know
+DEFAULT_L2 = 512 << 10
+
+
+@dataclass(frozen=True)
+class KernelParams:
+    isa: str                  # 'avx512' | 'avx2' | 'generic'
+    vector_bytes: int         # register width the micro-kernel uses
+    mr: int                   # rows of a register tile (both dtypes)
+    nr_f32: int               # columns of a float32 tile (a multiple of the float32 lanes)
+    nr_f64: int
+    kc: int                   # depth of one K block (B micro-panel KC x NR in L1)
+    mc_panels: int            # row panels of MR per task at most (A block MC x KC in L2)
+    gemm_small_work: int      # multiply-adds at or below which the GEMM runs unpacked, row by row
+    gemm_serial_work: int     # multiply-adds below which the packed GEMM runs on one thread
+    elementwise_serial_below: int  # elements below which an elementwise/row/update kernel runs on one thread
+    source: str               # why this table row (detected or forced)
+
+
+def _blocking(l1d: int, l2: int, mr: int, nr_bytes: int) -> tuple[int, int]:
+    kc = (l1d * 2 // 3) // nr_bytes // 16 * 16
+    kc = max(128, min(512, kc))
+    # NR_F64 = NR_F32 / 2, so a float64 B micro-panel has the same bytes; a float64 A block has twice them
+    # (then half of L2 is all of it, still resident)
+    mc_panels = max(4, min(128, (l2 // 2) // (kc * 4 * mr)))
+    return kc, mc_panels
+
+
+def table_row(isa: str, facts: CpuFacts, source: str) -> KernelParams:
+    """The parameters for kernel path `isa` on a CPU with these cache sizes."""
+    vector_bytes = {"avx512": 64, "avx2": 32}.get(isa, 16)
+    lanes = vector_bytes // 4
+    mr = 12 if isa == "avx512" else 6
+    nr_f32, nr_f64 = 2 * lanes, lanes
+    l1d = facts.l1d.value or DEFAULT_L1D
+    l2 = facts.l2.value or DEFAULT_L2
+    kc, mc_panels = _blocking(int(l1d), int(l2), mr, nr_f32 * 4)
+    return KernelParams(isa=isa, vector_bytes=vector_bytes, mr=mr, nr_f32=nr_f32, nr_f64=nr_f64, kc=kc,
+                        mc_panels=mc_panels, gemm_small_work=16 * 16 * 16, gemm_serial_work=1024 * 1024,
+                        elementwise_serial_below=1 << 17, source=source)
+
+
+def choose(facts: CpuFacts, forced: str | None) -> KernelParams:
+    """The table row for this CPU, or the forced one after checking the CPU can run it."""
+    forced = (forced or "").strip().lower() or None
+    if forced in (None, "auto"):
+        return table_row(facts.isa, facts, f"detected: {facts.isa} ({facts.model_name})")
+    if forced not in ISA_FLAGS:
+        raise ValueError(f"{ISA_ENV}={forced!r}: expected one of {sorted(ISA_FLAGS)} or 'auto'")
+    missing = ISA_FLAGS[forced] - facts.flags
+    if missing:
+        raise RuntimeError(f"{ISA_ENV}={forced} but this CPU ({facts.model_name}) lacks "
+                           f"{', '.join(sorted(missing))} (flags from /proc/cpuinfo); unset {ISA_ENV} or use avx2")
+    return table_row(forced, facts, f"forced by {ISA_ENV}={forced} ({facts.model_name} detects {facts.isa})")
+
+
+PARAMS = choose(cpu_facts(), os.environ.get(ISA_ENV))
+
+
+def numba_target(isa: str) -> tuple[str, str] | None:
+    """(NUMBA_CPU_NAME, NUMBA_CPU_FEATURES) for a forced path, or None to keep numba's host target.
+
+    avx2: LLVM's 'haswell' with its own features (AVX2, FMA, BMI2; no AVX-512), i.e. what an AVX2 machine
+    compiles. avx512: the host CPU and features with LLVM's 'prefer-256-bit' tuning turned off, which Intel
+    server targets set and which otherwise makes auto-vectorised loops use ymm on a zmm machine.
+    """
+    if isa == "avx2":
+        return "haswell", ""
+    if isa == "avx512":
+        import llvmlite.binding as ll
+
+        return ll.get_host_cpu_name(), ll.get_host_cpu_features().flatten() + ",-prefer-256-bit"
+    return None
+
+
+def configure_numba(params: KernelParams) -> None:
+    """Point numba's code generator at the chosen path; it reads the target once, at its first compile."""
+    target = numba_target(params.isa)
+    if target is None:
+        return
+    import numba
+    from numba.core.registry import cpu_target
+
+    if "_toplevel_target_context" in cpu_target.__dict__:  # something in this process compiled already
+        codegen = cpu_target.target_context.codegen()
+        if codegen._get_host_cpu_name() != target[0]:
+            raise RuntimeError(f"{params.source}: numba already compiled for "
+                               f"{codegen._get_host_cpu_name()} in this process; import mark1 first, or set "
+                               f"NUMBA_CPU_NAME={target[0]} yourself")
+        return
+    numba.config.CPU_NAME, numba.config.CPU_FEATURES = target
+
+
+configure_numba(PARAMS)
+
+
+def with_thresholds(**changes) -> KernelParams:
+    """A copy of PARAMS with other thresholds (tests lower them to reach the threaded/packed paths)."""
+    return replace(PARAMS, **changes)
