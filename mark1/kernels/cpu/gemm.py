@@ -1,15 +1,15 @@
 """The GEMM: out = act(op(a) @ op(b) + bias), cache-blocked, register-tiled, parallel over row blocks of out.
 
-BLIS-style structure, sized for a Zen 3 core (32 KiB L1d, 512 KiB L2):
+BLIS-style structure, sized by params.py from the detected caches (L1d, L2) and vector ISA:
 - op(b) is packed once into column panels of NR (K x NR, contiguous, zero-padded), in parallel.
 - out's rows are split into tasks (at most MC_PANELS panels of MR rows, a multiple of the thread count);
-  for each K block of at most KC, a task packs its rows of op(a) into panels of MR (kc x MR, 120 KiB in
-  L2) and runs the micro-kernel over its tiles, column panel by column panel, so each B micro-panel
-  (kc x NR, 16 KiB) stays in L1 while the task's A panels stream past it.
-- The micro-kernel (_microkernels.py) keeps one MR x NR tile in registers and adds it straight into out
-  (edge tiles go through a small buffer); after the last K block the bias and activation are applied to
-  the tile while it is still in cache. Packing reads any strides, so transposed and sliced inputs cost
-  nothing extra, and zero padding lets the micro-kernel always run a full tile.
+  for each K block of at most KC, a task packs its rows of op(a) into panels of MR (kc x MR, in L2) and runs
+  the micro-kernel over its tiles, column panel by column panel, so each B micro-panel (kc x NR, about 2/3
+  of L1d) stays in L1 while the task's A panels stream past it.
+- The micro-kernel (microkernel.py, LLVM vector IR generated for the path) keeps one MR x NR tile in vector
+  registers and adds it straight into out (edge tiles go through a small buffer); after the last K block the
+  bias and activation are applied to the tile while it is still in cache. Packing reads any strides, so
+  transposed and sliced inputs cost nothing extra, and zero padding lets the micro-kernel always run a full tile.
 
 Operand transforms fuse the dense layer's backward: `op(b) = b * act'(b2)` computes delta = dy * act'(y)
 while packing (never stored), and `colsum` collects db = sum(delta, axis 0) in the same pass.
@@ -18,30 +18,31 @@ while packing (never stored), and `colsum` collects db = sum(delta, axis 0) in t
 from __future__ import annotations
 
 import numpy as np
-from numba import int64, prange, types
+from numba import int64, prange
 from numba.extending import overload
 
-from mark1.kernels.cpu import _microkernels
 from mark1.kernels.cpu._intrinsics import prefetch_for_write
 from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, SIGMOID, jit_inline, per_dtype, readonly, typed
 from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar
+from mark1.kernels.cpu.microkernel import register_tile
+from mark1.kernels.cpu.params import PARAMS
 
-MR = 5            # rows per register tile (both dtypes)
-NR_F32 = 16       # columns per tile: two 8-float AVX2 registers per row
-NR_F64 = 8        # two 4-double registers per row
-KC = 256          # depth of one block: the B micro-panel (KC x NR, 16 KiB) stays in L1 across a task's rows
-MC_PANELS = 24    # row panels per task at most: 120 rows x KC of packed A = 120 KiB, resident in L2
-SMALL_WORK = 16 * 16 * 16  # below this many multiply-adds, packing costs more than it saves
-SERIAL_WORK = 1024 * 1024  # multiply-adds below which the packed GEMM runs on one thread
+MR = PARAMS.mr            # rows per register tile (both dtypes)
+NR_F32 = PARAMS.nr_f32    # columns per float32 tile: two vector registers per row
+NR_F64 = PARAMS.nr_f64
+KC = PARAMS.kc            # depth of one K block
+MC_PANELS = PARAMS.mc_panels  # row panels per task at most
+SMALL_WORK = PARAMS.gemm_small_work    # at or below this many multiply-adds, packing costs more than it saves
+SERIAL_WORK = PARAMS.gemm_serial_work  # multiply-adds below which the packed GEMM runs on one thread
 
 
 def micro_tile(kc, a, b, t):
-    """The generated micro-kernel for the dtype, into a small tile array t (resolved at compile time)."""
+    """t[:MR, :NR] = a[:kc].T @ b[:kc] for packed panels a (kc, MR) and b (kc, NR) (inside numba kernels)."""
     raise TypeError("micro_tile is only usable inside numba kernels")
 
 
 def micro_tile_out(kc, a, b, out, i0, j0, accumulate):
-    """The generated micro-kernel for the dtype, straight into out[i0:i0+MR, j0:j0+NR] (a full tile)."""
+    """out[i0:i0+MR, j0:j0+NR] (+)= a[:kc].T @ b[:kc], a full tile, out C-contiguous (inside numba kernels)."""
     raise TypeError("micro_tile_out is only usable inside numba kernels")
 
 
@@ -50,12 +51,18 @@ _MICRO_OPTIONS = dict(jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
 
 @overload(micro_tile, **_MICRO_OPTIONS)
 def _micro_tile_impl(kc, a, b, t):
-    return _microkernels.micro_5x16 if t.dtype == types.float32 else _microkernels.micro_5x8
+    def impl(kc, a, b, t):
+        register_tile(kc, a, b, t, 0, 0, False)
+
+    return impl
 
 
 @overload(micro_tile_out, **_MICRO_OPTIONS)
 def _micro_tile_out_impl(kc, a, b, out, i0, j0, accumulate):
-    return _microkernels.micro_5x16_out if out.dtype == types.float32 else _microkernels.micro_5x8_out
+    def impl(kc, a, b, out, i0, j0, accumulate):
+        register_tile(kc, a, b, out, i0, j0, accumulate)
+
+    return impl
 
 
 @jit_inline
@@ -194,7 +201,7 @@ def _work(a, a2, a_code, b, *rest):
     return a.shape[0] * a.shape[1] * b.shape[1]
 
 
-@per_dtype(_signature, dtype_arg=6, parallel=True, slp=True, work=_work, serial_below=SERIAL_WORK)
+@per_dtype(_signature, dtype_arg=6, parallel=True, work=_work, serial_below=SERIAL_WORK)
 def gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
     """out = act(op(a) @ op(b) + bias); colsum += column sums of op(b) when colsum is non-empty.
 
@@ -235,9 +242,9 @@ def gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
                     if mi == MR and nj == nr:
                         for i in range(MR):
                             prefetch_for_write(out, i0 + i, j0)
-                        micro_tile_out(kc, ap[ir - r_lo], panel, out, np.uint64(i0), np.uint64(j0), kb > 0)
+                        register_tile(kc, ap[ir - r_lo], panel, out, i0, j0, kb > 0)
                     else:
-                        micro_tile(kc, ap[ir - r_lo], panel, t)
+                        register_tile(kc, ap[ir - r_lo], panel, t, 0, 0, False)
                         _store_partial(out, t, i0, j0, mi, nj, kb > 0)
                     if epilogue and kb == k_blocks - 1:
                         _epilogue(out, i0, j0, mi, nj, bias, act)
