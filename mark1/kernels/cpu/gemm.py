@@ -17,14 +17,18 @@ while packing (never stored), and `colsum` collects db = sum(delta, axis 0) in t
 
 from __future__ import annotations
 
+import types
+from contextlib import contextmanager
+
 import numpy as np
 from numba import int64, prange
 from numba.extending import overload
 
 from mark1.kernels.cpu._intrinsics import prefetch_for_write
-from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, SIGMOID, jit_inline, per_dtype, readonly, typed
-from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar
+from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, SIGMOID, jit, per_dtype, readonly
+from mark1.kernels.cpu.expmath import activate, sigmoid_scalar
 from mark1.kernels.cpu.microkernel import register_tile
+from mark1.kernels.cpu.packing import operand, pack_a_copy, pack_a_rows, pack_b_copy, pack_b_panel
 from mark1.kernels.cpu.params import PARAMS
 
 MR = PARAMS.mr            # rows per register tile (both dtypes)
@@ -65,95 +69,12 @@ def _micro_tile_out_impl(kc, a, b, out, i0, j0, accumulate):
     return impl
 
 
-@jit_inline
+@jit
 def _cdiv(a, b):
     return (a + b - 1) // b
 
 
-@jit_inline
-def _operand(x, x2, code, i, k):
-    """x[i, k], times act'(x2[i, k]) when code names an activation (the delta of a backward pass)."""
-    v = x[i, k]
-    if code != IDENTITY:
-        v = v * activation_slope(x2[i, k], code)
-    return v
-
-
-@jit_inline
-def _pack_b_panel(b, b2, b_code, bp, q, colsum):
-    """Column panel q of op(b), all of K, into bp[q] (K x NR, zero-padded); colsum += its column sums."""
-    nr = bp.shape[2]
-    depth, cols = b.shape
-    c0 = q * nr
-    width = min(nr, cols - c0)
-    panel = bp[q]
-    if b_code == IDENTITY and width == nr:  # the common case, without per-element branches
-        for p in range(depth):
-            src = b[p, c0:c0 + nr]
-            dst = panel[p]
-            for j in range(nr):
-                dst[j] = src[j]
-    elif b_code == SIGMOID and width == nr:  # the dense backward's delta = dy * y(1-y): one branch-free row
-        one = typed(panel[0, 0], 1)
-        for p in range(depth):
-            src = b[p, c0:c0 + nr]
-            ys = b2[p, c0:c0 + nr]
-            dst = panel[p]
-            for j in range(nr):
-                dst[j] = src[j] * (ys[j] * (one - ys[j]))
-    else:
-        for p in range(depth):
-            for j in range(nr):
-                panel[p, j] = _operand(b, b2, b_code, p, c0 + j) if j < width else 0
-    if colsum.size:
-        # row by row into a full-width local sum (the padding columns are zero): NR-wide vector adds, where
-        # column by column walked the panel with a stride of NR
-        sums = np.zeros(nr, panel.dtype)
-        for p in range(depth):
-            row = panel[p]
-            for j in range(nr):
-                sums[j] += row[j]
-        for j in range(width):
-            colsum[c0 + j] += sums[j]
-
-
-@jit_inline
-def _pack_a_rows(a, a2, a_code, ap, first_panel, k0, kc):
-    """Row panels first_panel.. of op(a)[:, k0:k0+kc] into ap (panels x kc x MR, zero-padded rows)."""
-    rows = a.shape[0]
-    # k outermost: each step writes MR adjacent panel elements (one 20-byte store run) instead of MR
-    # stride-MR passes; for op(a) = x.T (every dw = x.T @ delta) it also reads MR adjacent elements of a
-    # row of x instead of striding down its columns. Measured faster for both layouts (1 thread).
-    k_major = a_code == IDENTITY
-    for local in range(ap.shape[0]):
-        panel = ap[local]
-        r0 = (first_panel + local) * MR
-        if k_major and r0 + MR <= rows:
-            for p in range(kc):
-                dst = panel[p]
-                for i in range(MR):
-                    dst[i] = a[r0 + i, k0 + p]
-            continue
-        for i in range(MR):
-            r = r0 + i
-            if r >= rows:
-                for p in range(kc):
-                    panel[p, i] = 0
-            elif a_code == IDENTITY:
-                src = a[r, k0:k0 + kc]
-                for p in range(kc):
-                    panel[p, i] = src[p]
-            elif a_code == SIGMOID:  # delta = dy * y(1-y) without the per-element activation branches
-                src = a[r, k0:k0 + kc]
-                ys = a2[r, k0:k0 + kc]
-                for p in range(kc):
-                    panel[p, i] = src[p] * (ys[p] * (typed(ys[p], 1) - ys[p]))
-            else:
-                for p in range(kc):
-                    panel[p, i] = _operand(a, a2, a_code, r, k0 + p)
-
-
-@jit_inline
+@jit
 def _store_partial(out, t, i0, j0, mi, nj, accumulate):
     for i in range(mi):
         for j in range(nj):
@@ -163,7 +84,7 @@ def _store_partial(out, t, i0, j0, mi, nj, accumulate):
                 out[i0 + i, j0 + j] = t[i, j]
 
 
-@jit_inline
+@jit
 def _epilogue(out, i0, j0, mi, nj, bias, act):
     """out tile = act(out tile + bias), row segment by row segment (each a vectorisable loop)."""
     for i in range(mi):
@@ -180,7 +101,7 @@ def _epilogue(out, i0, j0, mi, nj, bias, act):
                 seg[j] = activate(seg[j], act)
 
 
-@jit_inline
+@jit
 def _task_grid(row_panels, col_panels, threads):
     """(row tasks, column tasks): rows split into L2-sized blocks, rounded up to a multiple of the thread
     count so a static split is balanced; columns split only when there are too few rows for the threads."""
@@ -201,53 +122,77 @@ def _work(a, a2, a_code, b, *rest):
     return a.shape[0] * a.shape[1] * b.shape[1]
 
 
-@per_dtype(_signature, dtype_arg=6, parallel=True, work=_work, serial_below=SERIAL_WORK)
-def gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
-    """out = act(op(a) @ op(b) + bias); colsum += column sums of op(b) when colsum is non-empty.
+# replaced per variant (see _variant): numba prunes `if FUSED:` branches before typing them
+FUSED = True
+TASK = None  # the task function of the same variant
 
-    op(x) = x * act'(x2) for x_code != IDENTITY, else x. a (M, K), b (K, N), out (M, N), K >= 1.
-    Two parallel regions: pack all of op(b); then each task packs its rows of op(a) per K block and runs
-    the micro-kernel over its tiles, adding bias and activation to each tile after its last K block.
+
+def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col_tasks, kc_max):
+    """One task of the packed GEMM: its rows of op(a), packed per K block, times its columns of packed op(b).
+
+    A function of its own (not the prange body) because numba's parfor lowering copies and re-analyses the
+    loop body: keeping the body one call made the first compile several times faster.
     """
     rows, depth = a.shape
     cols = b.shape[1]
-    nr = NR_F32 if out.itemsize == 4 else NR_F64
+    nr = bp.shape[2]
     row_panels = _cdiv(rows, MR)
+    col_panels = bp.shape[0]
+    k_blocks = _cdiv(depth, kc_max)
+    epilogue = FUSED and (bias.size > 0 or act != IDENTITY)
+    ti = task // col_tasks
+    tj = task - ti * col_tasks
+    r_lo, r_hi = ti * row_panels // row_tasks, (ti + 1) * row_panels // row_tasks
+    c_lo, c_hi = tj * col_panels // col_tasks, (tj + 1) * col_panels // col_tasks
+    ap = np.empty((r_hi - r_lo, kc_max, MR), out.dtype)
+    t = np.empty((MR, nr), out.dtype)
+    for kb in range(k_blocks):
+        k0 = kb * kc_max
+        kc = min(kc_max, depth - k0)
+        if FUSED:
+            pack_a_rows(a, a2, a_code, ap, r_lo, k0, kc)
+        else:
+            pack_a_copy(a, ap, r_lo, k0, kc)
+        for jr in range(c_lo, c_hi):
+            panel = bp[jr, k0:k0 + kc]
+            j0 = jr * nr
+            nj = min(nr, cols - j0)
+            for ir in range(r_lo, r_hi):
+                i0 = ir * MR
+                mi = min(MR, rows - i0)
+                if mi == MR and nj == nr:
+                    for i in range(MR):
+                        prefetch_for_write(out, i0 + i, j0)
+                    register_tile(kc, ap[ir - r_lo], panel, out, i0, j0, kb > 0)
+                else:
+                    register_tile(kc, ap[ir - r_lo], panel, t, 0, 0, False)
+                    _store_partial(out, t, i0, j0, mi, nj, kb > 0)
+                if epilogue and kb == k_blocks - 1:
+                    _epilogue(out, i0, j0, mi, nj, bias, act)
+
+
+def _gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
+    """out = act(op(a) @ op(b) + bias); colsum += column sums of op(b) when colsum is non-empty.
+
+    op(x) = x * act'(x2) for x_code != IDENTITY, else x. a (M, K), b (K, N), out (M, N), K >= 1. The plain
+    variant (FUSED False) ignores a2, b2, the codes, bias, act and colsum.
+    Two parallel regions: pack all of op(b); then each task packs its rows of op(a) per K block and runs
+    the micro-kernel over its tiles, adding bias and activation to each tile after its last K block.
+    """
+    depth, cols = b.shape
+    nr = NR_F32 if out.itemsize == 4 else NR_F64
     col_panels = _cdiv(cols, nr)
     k_blocks = _cdiv(depth, KC)
     kc_max = _cdiv(depth, k_blocks)  # equal blocks: 784 = 4 x 196 rather than 3 x 256 + 16
     bp = np.empty((col_panels, depth, nr), out.dtype)
     for q in prange(col_panels):
-        _pack_b_panel(b, b2, b_code, bp, q, colsum)
-    row_tasks, col_tasks = _task_grid(row_panels, col_panels, threads)
-    epilogue = bias.size > 0 or act != IDENTITY
+        if FUSED:
+            pack_b_panel(b, b2, b_code, bp, q, colsum)
+        else:
+            pack_b_copy(b, bp, q)
+    row_tasks, col_tasks = _task_grid(_cdiv(a.shape[0], MR), col_panels, threads)
     for task in prange(row_tasks * col_tasks):
-        ti = task // col_tasks
-        tj = task - ti * col_tasks
-        r_lo, r_hi = ti * row_panels // row_tasks, (ti + 1) * row_panels // row_tasks
-        c_lo, c_hi = tj * col_panels // col_tasks, (tj + 1) * col_panels // col_tasks
-        ap = np.empty((r_hi - r_lo, kc_max, MR), out.dtype)
-        t = np.empty((MR, nr), out.dtype)
-        for kb in range(k_blocks):
-            k0 = kb * kc_max
-            kc = min(kc_max, depth - k0)
-            _pack_a_rows(a, a2, a_code, ap, r_lo, k0, kc)
-            for jr in range(c_lo, c_hi):
-                panel = bp[jr, k0:k0 + kc]
-                j0 = jr * nr
-                nj = min(nr, cols - j0)
-                for ir in range(r_lo, r_hi):
-                    i0 = ir * MR
-                    mi = min(MR, rows - i0)
-                    if mi == MR and nj == nr:
-                        for i in range(MR):
-                            prefetch_for_write(out, i0 + i, j0)
-                        register_tile(kc, ap[ir - r_lo], panel, out, i0, j0, kb > 0)
-                    else:
-                        register_tile(kc, ap[ir - r_lo], panel, t, 0, 0, False)
-                        _store_partial(out, t, i0, j0, mi, nj, kb > 0)
-                    if epilogue and kb == k_blocks - 1:
-                        _epilogue(out, i0, j0, mi, nj, bias, act)
+        TASK(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col_tasks, kc_max)
 
 
 @per_dtype(_signature, dtype_arg=6)
@@ -260,9 +205,9 @@ def gemm_small(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
         for j in range(cols):
             out[i, j] = 0
         for k in range(depth):
-            aik = _operand(a, a2, a_code, i, k)
+            aik = operand(a, a2, a_code, i, k)
             for j in range(cols):
-                out[i, j] += aik * _operand(b, b2, b_code, k, j)
+                out[i, j] += aik * operand(b, b2, b_code, k, j)
         for j in range(cols):
             v = out[i, j]
             if bias.size:
@@ -271,4 +216,39 @@ def gemm_small(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
     if colsum.size:
         for k in range(depth):
             for j in range(cols):
-                colsum[j] += _operand(b, b2, b_code, k, j)
+                colsum[j] += operand(b, b2, b_code, k, j)
+
+
+def _variant(func, suffix: str, **constants):
+    """A copy of func whose globals add `constants` (numba treats globals as compile-time constants), under
+    its own qualname so numba's on-disk cache keeps the variants apart."""
+    twin = types.FunctionType(func.__code__, {**func.__globals__, **constants}, func.__name__ + suffix,
+                              func.__defaults__, func.__closure__)
+    twin.__qualname__ = func.__qualname__ + suffix
+    twin.__module__ = func.__module__
+    twin.__doc__ = func.__doc__
+    return twin
+
+
+_PACKED = dict(dtype_arg=6, parallel=True, work=_work, serial_below=SERIAL_WORK)
+_task_fused = jit(_variant(_task, "_fused", FUSED=True))
+_task_plain = jit(_variant(_task, "_plain", FUSED=False))
+gemm_packed = per_dtype(_signature, **_PACKED)(_variant(_gemm_packed, "_fused", FUSED=True, TASK=_task_fused))
+matmul_packed = per_dtype(_signature, **_PACKED)(_variant(_gemm_packed, "_plain", FUSED=False, TASK=_task_plain))
+
+
+@contextmanager
+def thresholds(small_work: int | None = None, serial_work: int | None = None):
+    """Tests: other GEMM size thresholds for the block's duration (e.g. serial_work=0 threads every product)."""
+    global SMALL_WORK, SERIAL_WORK
+    saved = SMALL_WORK, SERIAL_WORK
+    SMALL_WORK = saved[0] if small_work is None else small_work
+    SERIAL_WORK = saved[1] if serial_work is None else serial_work
+    for kernel in (gemm_packed, matmul_packed):
+        kernel.serial_below = SERIAL_WORK
+    try:
+        yield
+    finally:
+        SMALL_WORK, SERIAL_WORK = saved
+        for kernel in (gemm_packed, matmul_packed):
+            kernel.serial_below = SERIAL_WORK
