@@ -27,7 +27,7 @@ from numba.extending import overload
 from mark1.kernels.cpu._intrinsics import prefetch_for_write
 from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, SIGMOID, jit, per_dtype, readonly
 from mark1.kernels.cpu.expmath import activate, sigmoid_scalar
-from mark1.kernels.cpu.microkernel import register_tile
+from mark1.kernels.cpu.microkernel import register_narrow_tile, register_tile, tile_width
 from mark1.kernels.cpu.packing import operand, pack_a_copy, pack_a_rows, pack_b_copy, pack_b_panel
 from mark1.kernels.cpu.params import PARAMS
 
@@ -136,6 +136,7 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
     rows, depth = a.shape
     cols = b.shape[1]
     nr = bp.shape[2]
+    full = tile_width(out)
     row_panels = _cdiv(rows, MR)
     col_panels = bp.shape[0]
     k_blocks = _cdiv(depth, kc_max)
@@ -145,7 +146,7 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
     r_lo, r_hi = ti * row_panels // row_tasks, (ti + 1) * row_panels // row_tasks
     c_lo, c_hi = tj * col_panels // col_tasks, (tj + 1) * col_panels // col_tasks
     ap = np.empty((r_hi - r_lo, kc_max, MR), out.dtype)
-    t = np.empty((MR, nr), out.dtype)
+    t = np.empty((MR, full), out.dtype)
     for kb in range(k_blocks):
         k0 = kb * kc_max
         kc = min(kc_max, depth - k0)
@@ -160,7 +161,10 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
             for ir in range(r_lo, r_hi):
                 i0 = ir * MR
                 mi = min(MR, rows - i0)
-                if mi == MR and nj == nr:
+                if nr != full:  # the narrow-N path: one vector per row
+                    register_narrow_tile(kc, ap[ir - r_lo], panel, t, 0, 0, False)
+                    _store_partial(out, t, i0, j0, mi, nj, kb > 0)
+                elif mi == MR and nj == nr:
                     for i in range(MR):
                         prefetch_for_write(out, i0 + i, j0)
                     register_tile(kc, ap[ir - r_lo], panel, out, i0, j0, kb > 0)
@@ -180,7 +184,9 @@ def _gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
     the micro-kernel over its tiles, adding bias and activation to each tile after its last K block.
     """
     depth, cols = b.shape
-    nr = NR_F32 if out.itemsize == 4 else NR_F64
+    nr = tile_width(out)
+    if cols <= nr // 2:  # narrow N (a classifier's 10 outputs): half-width panels, half the wasted columns
+        nr = nr // 2
     col_panels = _cdiv(cols, nr)
     k_blocks = _cdiv(depth, KC)
     kc_max = _cdiv(depth, k_blocks)  # equal blocks: 784 = 4 x 196 rather than 3 x 256 + 16

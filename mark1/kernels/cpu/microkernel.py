@@ -18,7 +18,7 @@ from __future__ import annotations
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from mark1.kernels.cpu.params import PARAMS
 
@@ -96,16 +96,38 @@ def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int):
     return codegen
 
 
-@intrinsic
-def register_tile(typingctx, kc, a, b, out, i0, j0, accumulate):
-    """out[i0:i0+MR, j0:j0+NR] (+)= a[:kc, :MR].T @ b[:kc, :NR], MR x NR from tile_shape(out.dtype)."""
-    arrays = (a, b, out)
-    if not all(isinstance(x, types.Array) and x.ndim == 2 for x in arrays):
-        return None
-    dtype = out.dtype
-    if dtype not in (types.float32, types.float64) or a.dtype != dtype or b.dtype != dtype:
-        return None
-    mr, nr, lanes = tile_shape(dtype)
-    scalar = ir.FloatType() if dtype == types.float32 else ir.DoubleType()
-    sig = types.void(kc, a, b, out, i0, j0, accumulate)
-    return sig, _tile_codegen(mr, nr, lanes, scalar, 4 if dtype == types.float32 else 8)
+def _tile_intrinsic(width_vectors: int | None, name: str):
+    """The register_tile intrinsic, NR columns wide (width_vectors None) or that many vectors wide."""
+
+    def typer(typingctx, kc, a, b, out, i0, j0, accumulate):
+        arrays = (a, b, out)
+        if not all(isinstance(x, types.Array) and x.ndim == 2 for x in arrays):
+            return None
+        dtype = out.dtype
+        if dtype not in (types.float32, types.float64) or a.dtype != dtype or b.dtype != dtype:
+            return None
+        mr, nr, lanes = tile_shape(dtype)
+        if width_vectors is not None:
+            nr = width_vectors * lanes
+        itemsize = 4 if dtype == types.float32 else 8
+        scalar = ir.FloatType() if itemsize == 4 else ir.DoubleType()
+        return types.void(kc, a, b, out, i0, j0, accumulate), _tile_codegen(mr, nr, lanes, scalar, itemsize)
+
+    typer.__name__ = typer.__qualname__ = name
+    return typer
+
+
+# out[i0:i0+MR, j0:j0+NR] (+)= a[:kc, :MR].T @ b[:kc, :NR], MR x NR from tile_shape(out.dtype)
+register_tile = intrinsic(_tile_intrinsic(None, "register_tile"))
+# the narrow-N tile: MR x one vector (N = 10 would waste 22 of 32 columns of the full float32 avx512 tile)
+register_narrow_tile = intrinsic(_tile_intrinsic(1, "register_narrow_tile"))
+
+def tile_width(x):
+    """NR for the dtype of array x, as a compile-time constant (inside numba kernels)."""
+    raise TypeError("tile_width is only usable inside numba kernels")
+
+
+@overload(tile_width, inline="always")
+def _tile_width_impl(x):
+    nr = tile_shape(x.dtype)[1]
+    return lambda x: nr

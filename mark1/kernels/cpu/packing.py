@@ -12,6 +12,10 @@ import numpy as np
 
 from mark1.kernels.cpu._jit import IDENTITY, SIGMOID, jit, typed
 from mark1.kernels.cpu.expmath import activation_slope
+from mark1.kernels.cpu.microkernel import tile_width
+from mark1.kernels.cpu.params import PARAMS
+
+MR = PARAMS.mr
 
 
 @jit
@@ -31,6 +35,14 @@ def pack_b_copy(b, bp, q):
     c0 = q * nr
     width = min(nr, cols - c0)
     panel = bp[q]
+    full = tile_width(bp)
+    if width == full and nr == full:  # the common case: a loop of constant length, unrolled into vector copies
+        for p in range(depth):
+            src = b[p, c0:c0 + full]
+            dst = panel[p]
+            for j in range(full):
+                dst[j] = src[j]
+        return
     for p in range(depth):
         src = b[p, c0:c0 + width]
         dst = panel[p]
@@ -88,6 +100,12 @@ def pack_a_copy(a, ap, first_panel, k0, kc):
         panel = ap[local]
         r0 = (first_panel + local) * mr
         height = min(mr, rows - r0)
+        if height == MR:  # constant trip count: unrolled
+            for p in range(kc):
+                dst = panel[p]
+                for i in range(MR):
+                    dst[i] = a[r0 + i, k0 + p]
+            continue
         for p in range(kc):
             dst = panel[p]
             for i in range(height):
