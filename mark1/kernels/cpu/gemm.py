@@ -27,7 +27,13 @@ from numba.extending import overload
 from mark1.kernels.cpu._intrinsics import prefetch_for_write
 from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, SIGMOID, jit, per_dtype, readonly
 from mark1.kernels.cpu.expmath import activate, sigmoid_scalar
-from mark1.kernels.cpu.microkernel import register_narrow_tile, register_tile, tile_width
+from mark1.kernels.cpu.microkernel import (
+    register_narrow_tile,
+    register_narrow_tile_strided_a,
+    register_tile,
+    register_tile_strided_a,
+    tile_width,
+)
 from mark1.kernels.cpu.packing import operand, pack_a_copy, pack_a_rows, pack_b_copy, pack_b_panel
 from mark1.kernels.cpu.params import PARAMS
 
@@ -36,6 +42,7 @@ NR_F32 = PARAMS.nr_f32    # columns per float32 tile: two vector registers per r
 NR_F64 = PARAMS.nr_f64
 KC = PARAMS.kc            # depth of one K block
 MC_PANELS = PARAMS.mc_panels  # row panels per task at most
+INPLACE_A_MAX_PANELS = PARAMS.inplace_a_max_panels  # op(a) is read unpacked up to this many B panels
 SMALL_WORK = PARAMS.gemm_small_work    # at or below this many multiply-adds, packing costs more than it saves
 SERIAL_WORK = PARAMS.gemm_serial_work  # multiply-adds below which the packed GEMM runs on one thread
 
@@ -127,38 +134,87 @@ FUSED = True
 TASK = None  # the task function of the same variant
 
 
-def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col_tasks, kc_max):
-    """One task of the packed GEMM: its rows of op(a), packed per K block, times its columns of packed op(b).
+@jit
+def _sweep_in_place(kc, a, k0, strided, panel, out, t, r_lo, r_hi, j0, nj, accumulate):
+    """The full row panels r_lo..r_hi of op(a), read in place (`strided`: unit stride along K), times one B
+    panel (kc, NR or NR/2); full tiles go straight into out, narrow ones through t. Called once per B panel,
+    so the packed path's inner loop stays as tight as it was."""
+    nr = panel.shape[1]
+    for ir in range(r_lo, r_hi):
+        i0 = ir * MR
+        av = a[i0:i0 + MR, k0:k0 + kc].T
+        if nr != t.shape[1]:  # the narrow-N path: one vector per row
+            if strided:
+                register_narrow_tile_strided_a(kc, av, panel, t, 0, 0, False)
+            else:
+                register_narrow_tile(kc, av, panel, t, 0, 0, False)
+            _store_partial(out, t, i0, j0, MR, nj, accumulate)
+            continue
+        if nj == nr:
+            for i in range(MR):
+                prefetch_for_write(out, i0 + i, j0)
+            if strided:
+                register_tile_strided_a(kc, av, panel, out, i0, j0, accumulate)
+            else:
+                register_tile(kc, av, panel, out, i0, j0, accumulate)
+            continue
+        if strided:
+            register_tile_strided_a(kc, av, panel, t, 0, 0, False)
+        else:
+            register_tile(kc, av, panel, t, 0, 0, False)
+        _store_partial(out, t, i0, j0, MR, nj, accumulate)
 
-    A function of its own (not the prange body) because numba's parfor lowering copies and re-analyses the
-    loop body: keeping the body one call made the first compile several times faster.
+
+def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col_tasks, kc_max):
+    """One task of the packed GEMM: its rows of op(a) per K block times its columns of packed op(b).
+
+    An untransformed op(a) with a unit stride and at most INPLACE_A_MAX_PANELS column panels is read in
+    place (packing it cost 15-30% of the MLP's products, where each A panel is reused only N/NR times):
+    rows with unit stride (C-contiguous a) through the strided-A tile, columns with unit stride (a = x.T)
+    as it is, since a block of x is already laid out like a packed panel. Only its last, partial row panel
+    is packed. Wider products pack: MR rows a power-of-two stride apart fall into the same L1 sets, and the
+    square 512-1024 products lost 10% in place. A function of its own (not the prange body) because numba's
+    parfor lowering copies and re-analyses the loop body: one call there made the first compile several
+    times faster.
     """
     rows, depth = a.shape
     cols = b.shape[1]
     nr = bp.shape[2]
-    full = tile_width(out)
     row_panels = _cdiv(rows, MR)
     col_panels = bp.shape[0]
     k_blocks = _cdiv(depth, kc_max)
     epilogue = FUSED and (bias.size > 0 or act != IDENTITY)
+    strided = a.strides[1] == a.itemsize and a.shape[1] > 1
+    in_place = ((a_code == IDENTITY or not FUSED) and (strided or a.strides[0] == a.itemsize)
+                and col_panels <= INPLACE_A_MAX_PANELS)
     ti = task // col_tasks
     tj = task - ti * col_tasks
     r_lo, r_hi = ti * row_panels // row_tasks, (ti + 1) * row_panels // row_tasks
     c_lo, c_hi = tj * col_panels // col_tasks, (tj + 1) * col_panels // col_tasks
     ap = np.empty((r_hi - r_lo, kc_max, MR), out.dtype)
+    full = tile_width(out)
     t = np.empty((MR, full), out.dtype)
     for kb in range(k_blocks):
         k0 = kb * kc_max
         kc = min(kc_max, depth - k0)
-        if FUSED:
-            pack_a_rows(a, a2, a_code, ap, r_lo, k0, kc)
-        else:
-            pack_a_copy(a, ap, r_lo, k0, kc)
+        if not in_place:
+            if FUSED:
+                pack_a_rows(a, a2, a_code, ap, r_lo, k0, kc)
+            else:
+                pack_a_copy(a, ap, r_lo, k0, kc)
+        elif r_hi * MR > rows:  # the partial last row panel is ours: pack it alone
+            pack_a_copy(a, ap[r_hi - 1 - r_lo:r_hi - r_lo], r_hi - 1, k0, kc)
         for jr in range(c_lo, c_hi):
             panel = bp[jr, k0:k0 + kc]
             j0 = jr * nr
             nj = min(nr, cols - j0)
-            for ir in range(r_lo, r_hi):
+            first = r_lo
+            if in_place:  # every full row panel of the task, then the packed path only for a partial one
+                first = max(r_lo, min(r_hi, rows // MR))
+                _sweep_in_place(kc, a, k0, strided, panel, out, t, r_lo, first, j0, nj, kb > 0)
+                if epilogue and kb == k_blocks - 1:
+                    _epilogue(out, r_lo * MR, j0, (first - r_lo) * MR, nj, bias, act)
+            for ir in range(first, r_hi):
                 i0 = ir * MR
                 mi = min(MR, rows - i0)
                 if nr != full:  # the narrow-N path: one vector per row

@@ -40,7 +40,7 @@ def _row_pointer(builder, arr, row, itemsize: int, col):
     return builder.gep(base, [offset])
 
 
-def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int):
+def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int, strided_a: bool = False):
     vec = ir.VectorType(scalar, lanes)
     nvec = nr // lanes
     splat_mask = ir.Constant(ir.VectorType(I32, lanes), [0] * lanes)
@@ -63,12 +63,19 @@ def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int):
             slot = cgutils.alloca_once(builder, vec)
             builder.store(ir.Constant(vec, None), slot)
             accs.append(slot)
+        if strided_a:  # a[p, i] = base + p * stride0 + i * stride1: one row pointer per i, set up once
+            a_strides = cgutils.unpack_tuple(builder, a.strides, 2)
+            a_base = builder.bitcast(a.data, ir.IntType(8).as_pointer())
+            a_rows = [builder.gep(a_base, [builder.mul(intp(i), a_strides[1])]) for i in range(mr)]
         with cgutils.for_range(builder, kc, intp=intp) as loop:
             p = loop.index
             bvecs = [builder.load(builder.bitcast(_row_pointer(builder, b, p, itemsize, intp(v * lanes)),
                                                   vec.as_pointer()), align=itemsize) for v in range(nvec)]
             for i in range(mr):
-                aptr = builder.bitcast(_row_pointer(builder, a, p, itemsize, intp(i)), scalar.as_pointer())
+                if strided_a:
+                    aptr = builder.bitcast(builder.gep(a_rows[i], [builder.mul(p, a_strides[0])]), scalar.as_pointer())
+                else:
+                    aptr = builder.bitcast(_row_pointer(builder, a, p, itemsize, intp(i)), scalar.as_pointer())
                 one = builder.insert_element(ir.Constant(vec, ir.Undefined), builder.load(aptr), I32(0))
                 splat = builder.shuffle_vector(one, ir.Constant(vec, ir.Undefined), splat_mask)
                 for v in range(nvec):
@@ -96,7 +103,7 @@ def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int):
     return codegen
 
 
-def _tile_intrinsic(width_vectors: int | None, name: str):
+def _tile_intrinsic(width_vectors: int | None, name: str, strided_a: bool = False):
     """The register_tile intrinsic, NR columns wide (width_vectors None) or that many vectors wide."""
 
     def typer(typingctx, kc, a, b, out, i0, j0, accumulate):
@@ -111,7 +118,7 @@ def _tile_intrinsic(width_vectors: int | None, name: str):
             nr = width_vectors * lanes
         itemsize = 4 if dtype == types.float32 else 8
         scalar = ir.FloatType() if itemsize == 4 else ir.DoubleType()
-        return types.void(kc, a, b, out, i0, j0, accumulate), _tile_codegen(mr, nr, lanes, scalar, itemsize)
+        return types.void(kc, a, b, out, i0, j0, accumulate), _tile_codegen(mr, nr, lanes, scalar, itemsize, strided_a)
 
     typer.__name__ = typer.__qualname__ = name
     return typer
@@ -121,6 +128,9 @@ def _tile_intrinsic(width_vectors: int | None, name: str):
 register_tile = intrinsic(_tile_intrinsic(None, "register_tile"))
 # the narrow-N tile: MR x one vector (N = 10 would waste 22 of 32 columns of the full float32 avx512 tile)
 register_narrow_tile = intrinsic(_tile_intrinsic(1, "register_narrow_tile"))
+# A read in place (any strides: an unpacked row block of a C-contiguous op(a)), full and narrow widths
+register_tile_strided_a = intrinsic(_tile_intrinsic(None, "register_tile_strided_a", strided_a=True))
+register_narrow_tile_strided_a = intrinsic(_tile_intrinsic(1, "register_narrow_tile_strided_a", strided_a=True))
 
 def tile_width(x):
     """NR for the dtype of array x, as a compile-time constant (inside numba kernels)."""

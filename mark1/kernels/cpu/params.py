@@ -35,6 +35,7 @@ class KernelParams:
     nr_f64: int
     kc: int                   # depth of one K block (B micro-panel KC x NR in L1)
     mc_panels: int            # row panels of MR per task at most (A block MC x KC in L2)
+    inplace_a_max_panels: int  # op(a) is read in place, unpacked, when N spans at most this many NR panels
     gemm_small_work: int      # multiply-adds at or below which the GEMM runs unpacked, row by row
     gemm_serial_work: int     # multiply-adds below which the packed GEMM runs on one thread
     elementwise_serial_below: int  # elements below which an elementwise/row/update kernel runs on one thread
@@ -60,7 +61,8 @@ def table_row(isa: str, facts: CpuFacts, source: str) -> KernelParams:
     l2 = facts.l2.value or DEFAULT_L2
     kc, mc_panels = _blocking(int(l1d), int(l2), mr, nr_f32 * 4)
     return KernelParams(isa=isa, vector_bytes=vector_bytes, mr=mr, nr_f32=nr_f32, nr_f64=nr_f64, kc=kc,
-                        mc_panels=mc_panels, gemm_small_work=16 * 16 * 16, gemm_serial_work=1024 * 1024,
+                        mc_panels=mc_panels, inplace_a_max_panels=4, gemm_small_work=16 * 16 * 16,
+                        gemm_serial_work=1024 * 1024,
                         elementwise_serial_below=1 << 17, source=source)
 
 
