@@ -7,7 +7,7 @@ import numpy as np
 
 from mark1.kernels.cpu import gemm as kernels
 from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY
-from mark1.kernels.cpu.gemm import gemm_packed, gemm_small, matmul_packed
+from mark1.kernels.cpu.gemm import gemm_small
 
 _NO_ARRAY = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
 
@@ -31,10 +31,9 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
     small = work <= kernels.SMALL_WORK
     if path == "small" or (path == "auto" and small):
         gemm_small(*args)
-    elif a2 is None and b2 is None and bias is None and act == IDENTITY and colsum is None:
-        matmul_packed(*args)
     else:
-        gemm_packed(*args)
+        fused = not (b2 is None and a2 is None and bias is None and act == IDENTITY and colsum is None)
+        kernels.PACKED_KERNELS[fused, kernels.reads_a_in_place(a, a_code, b.shape[1])](*args)
 
 
 def matmul(a, b, out):

@@ -129,14 +129,16 @@ def _work(a, a2, a_code, b, *rest):
     return a.shape[0] * a.shape[1] * b.shape[1]
 
 
-# replaced per variant (see _variant): numba prunes `if FUSED:` branches before typing them
+# replaced per variant (see _variant): numba prunes `if FUSED:` branches before typing them, so each
+# variant compiles only its own code, on first use
 FUSED = True
+INPLACE = False
 TASK = None  # the task function of the same variant
 
 
 @jit
 def _sweep_in_place(kc, a, k0, strided, panel, out, t, r_lo, r_hi, j0, nj, accumulate):
-    """The full row panels r_lo..r_hi of op(a), read in place (`strided`: unit stride along K), times one B
+    """The full row panels r_lo..r_hi of op(a), read in place (`strided`: rows not adjacent), times one B
     panel (kc, NR or NR/2); full tiles go straight into out, narrow ones through t. Called once per B panel,
     so the packed path's inner loop stays as tight as it was."""
     nr = panel.shape[1]
@@ -168,7 +170,7 @@ def _sweep_in_place(kc, a, k0, strided, panel, out, t, r_lo, r_hi, j0, nj, accum
 def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col_tasks, kc_max):
     """One task of the packed GEMM: its rows of op(a) per K block times its columns of packed op(b).
 
-    An untransformed op(a) with a unit stride and at most INPLACE_A_MAX_PANELS column panels is read in
+    In the INPLACE variants (dense.gemm picks them when reads_a_in_place() says so) op(a) is read in
     place (packing it cost 15-30% of the MLP's products, where each A panel is reused only N/NR times):
     rows with unit stride (C-contiguous a) through the strided-A tile, columns with unit stride (a = x.T)
     as it is, since a block of x is already laid out like a packed panel. Only its last, partial row panel
@@ -184,9 +186,7 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
     col_panels = bp.shape[0]
     k_blocks = _cdiv(depth, kc_max)
     epilogue = FUSED and (bias.size > 0 or act != IDENTITY)
-    strided = a.strides[1] == a.itemsize and a.shape[1] > 1
-    in_place = ((a_code == IDENTITY or not FUSED) and (strided or a.strides[0] == a.itemsize)
-                and col_panels <= INPLACE_A_MAX_PANELS)
+    strided = a.strides[0] != a.itemsize  # rows not adjacent: the general-stride tile (any strides)
     ti = task // col_tasks
     tj = task - ti * col_tasks
     r_lo, r_hi = ti * row_panels // row_tasks, (ti + 1) * row_panels // row_tasks
@@ -197,7 +197,7 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
     for kb in range(k_blocks):
         k0 = kb * kc_max
         kc = min(kc_max, depth - k0)
-        if not in_place:
+        if not INPLACE:
             if FUSED:
                 pack_a_rows(a, a2, a_code, ap, r_lo, k0, kc)
             else:
@@ -209,7 +209,7 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
             j0 = jr * nr
             nj = min(nr, cols - j0)
             first = r_lo
-            if in_place:  # every full row panel of the task, then the packed path only for a partial one
+            if INPLACE:  # every full row panel of the task, then the packed path only for a partial one
                 first = max(r_lo, min(r_hi, rows // MR))
                 _sweep_in_place(kc, a, k0, strided, panel, out, t, r_lo, first, j0, nj, kb > 0)
                 if epilogue and kb == k_blocks - 1:
@@ -292,11 +292,25 @@ def _variant(func, suffix: str, **constants):
     return twin
 
 
-_PACKED = dict(dtype_arg=6, parallel=True, work=_work, serial_below=SERIAL_WORK)
-_task_fused = jit(_variant(_task, "_fused", FUSED=True))
-_task_plain = jit(_variant(_task, "_plain", FUSED=False))
-gemm_packed = per_dtype(_signature, **_PACKED)(_variant(_gemm_packed, "_fused", FUSED=True, TASK=_task_fused))
-matmul_packed = per_dtype(_signature, **_PACKED)(_variant(_gemm_packed, "_plain", FUSED=False, TASK=_task_plain))
+def reads_a_in_place(a, a_code: int, cols: int) -> bool:
+    """Whether the GEMM reads op(a) unpacked: untransformed, a unit stride, and N spanning few B panels."""
+    nr = NR_F32 if a.itemsize == 4 else NR_F64
+    if cols <= nr // 2:
+        nr //= 2
+    unit = a.itemsize in a.strides
+    return a_code == IDENTITY and unit and -(-cols // nr) <= INPLACE_A_MAX_PANELS
+
+
+def _packed_kernel(fused: bool, in_place: bool):
+    suffix = ("_fused" if fused else "_plain") + ("_in_place" if in_place else "")
+    task = jit(_variant(_task, suffix, FUSED=fused, INPLACE=in_place))
+    kernel = _variant(_gemm_packed, suffix, FUSED=fused, INPLACE=in_place, TASK=task)
+    return per_dtype(_signature, dtype_arg=6, parallel=True, work=_work, serial_below=SERIAL_WORK)(kernel)
+
+
+# (fused, reads op(a) in place) -> the packed kernel; gemm_packed / matmul_packed: the packing ones
+PACKED_KERNELS = {(f, i): _packed_kernel(f, i) for f in (True, False) for i in (False, True)}
+gemm_packed, matmul_packed = PACKED_KERNELS[True, False], PACKED_KERNELS[False, False]
 
 
 @contextmanager
@@ -306,11 +320,11 @@ def thresholds(small_work: int | None = None, serial_work: int | None = None):
     saved = SMALL_WORK, SERIAL_WORK
     SMALL_WORK = saved[0] if small_work is None else small_work
     SERIAL_WORK = saved[1] if serial_work is None else serial_work
-    for kernel in (gemm_packed, matmul_packed):
+    for kernel in PACKED_KERNELS.values():
         kernel.serial_below = SERIAL_WORK
     try:
         yield
     finally:
         SMALL_WORK, SERIAL_WORK = saved
-        for kernel in (gemm_packed, matmul_packed):
+        for kernel in PACKED_KERNELS.values():
             kernel.serial_below = SERIAL_WORK
