@@ -5,7 +5,7 @@ Every kernel is compiled with `cache=True` (a second process loads machine code 
 no 'reassoc'), so NaN still propagates and reductions keep their written order.
 
 Cache caveat (numba's, not ours): a cached kernel is invalidated only when its own source file changes.
-After editing a helper module (expmath.py, _microkernels.py, ...) delete the stale machine code:
+After editing a helper module (expmath.py, microkernel.py, packing.py, ...) delete the stale machine code:
 `find mark1 -name '*.nbi' -delete -o -name '*.nbc' -delete` (or set NUMBA_CACHE_DIR to a fresh folder).
 """
 
