@@ -7,7 +7,7 @@ BLIS-style structure, sized by params.py from the detected caches (L1d, L2) and 
   the micro-kernel over its tiles, column panel by column panel, so each B micro-panel (kc x NR, about 2/3
   of L1d) stays in L1 while the task's A panels stream past it.
 - The micro-kernel (microkernel.py, LLVM vector IR generated for the path) keeps one MR x NR tile in vector
-  registers and adds it straight into out (edge tiles go through a small buffer); after the last K block the
+  registers and adds it straight into out (edge tiles with masked loads and stores); after the last K block the
   bias and activation are applied to the tile while it is still in cache. Packing reads any strides, so
   transposed and sliced inputs cost nothing extra, and zero padding lets the micro-kernel always run a full tile.
 
@@ -28,10 +28,12 @@ from mark1.kernels.cpu._intrinsics import prefetch_for_write
 from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, SIGMOID, jit, per_dtype, readonly
 from mark1.kernels.cpu.expmath import activate, sigmoid_scalar
 from mark1.kernels.cpu.microkernel import (
-    register_narrow_tile,
-    register_narrow_tile_strided_a,
+    register_narrow_tile_masked,
+    register_narrow_tile_strided_a_masked,
     register_tile,
+    register_tile_masked,
     register_tile_strided_a,
+    register_tile_strided_a_masked,
     tile_width,
 )
 from mark1.kernels.cpu.packing import operand, pack_a_copy, pack_a_rows, pack_b_copy, pack_b_panel
@@ -82,16 +84,6 @@ def _cdiv(a, b):
 
 
 @jit
-def _store_partial(out, t, i0, j0, mi, nj, accumulate):
-    for i in range(mi):
-        for j in range(nj):
-            if accumulate:
-                out[i0 + i, j0 + j] += t[i, j]
-            else:
-                out[i0 + i, j0 + j] = t[i, j]
-
-
-@jit
 def _epilogue(out, i0, j0, mi, nj, bias, act):
     """out tile = act(out tile + bias), row segment by row segment (each a vectorisable loop)."""
     for i in range(mi):
@@ -137,34 +129,31 @@ TASK = None  # the task function of the same variant
 
 
 @jit
-def _sweep_in_place(kc, a, k0, strided, panel, out, t, r_lo, r_hi, j0, nj, accumulate):
+def _sweep_in_place(kc, a, k0, strided, panel, out, r_lo, r_hi, j0, nj, accumulate):
     """The full row panels r_lo..r_hi of op(a), read in place (`strided`: rows not adjacent), times one B
-    panel (kc, NR or NR/2); full tiles go straight into out, narrow ones through t. Called once per B panel,
-    so the packed path's inner loop stays as tight as it was."""
+    panel (kc, NR or NR/2), straight into out (edge columns masked). Called once per B panel, so the
+    packed path's inner loop stays as tight as it was."""
     nr = panel.shape[1]
+    narrow = nr != tile_width(out)
     for ir in range(r_lo, r_hi):
         i0 = ir * MR
         av = a[i0:i0 + MR, k0:k0 + kc].T
-        if nr != t.shape[1]:  # the narrow-N path: one vector per row
+        if narrow:  # the narrow-N path: one vector per row
             if strided:
-                register_narrow_tile_strided_a(kc, av, panel, t, 0, 0, False)
+                register_narrow_tile_strided_a_masked(kc, av, panel, out, i0, j0, accumulate, MR, nj)
             else:
-                register_narrow_tile(kc, av, panel, t, 0, 0, False)
-            _store_partial(out, t, i0, j0, MR, nj, accumulate)
-            continue
-        if nj == nr:
+                register_narrow_tile_masked(kc, av, panel, out, i0, j0, accumulate, MR, nj)
+        elif nj == nr:
             for i in range(MR):
                 prefetch_for_write(out, i0 + i, j0)
             if strided:
                 register_tile_strided_a(kc, av, panel, out, i0, j0, accumulate)
             else:
                 register_tile(kc, av, panel, out, i0, j0, accumulate)
-            continue
-        if strided:
-            register_tile_strided_a(kc, av, panel, t, 0, 0, False)
+        elif strided:
+            register_tile_strided_a_masked(kc, av, panel, out, i0, j0, accumulate, MR, nj)
         else:
-            register_tile(kc, av, panel, t, 0, 0, False)
-        _store_partial(out, t, i0, j0, MR, nj, accumulate)
+            register_tile_masked(kc, av, panel, out, i0, j0, accumulate, MR, nj)
 
 
 def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col_tasks, kc_max):
@@ -193,7 +182,6 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
     c_lo, c_hi = tj * col_panels // col_tasks, (tj + 1) * col_panels // col_tasks
     ap = np.empty((r_hi - r_lo, kc_max, MR), out.dtype)
     full = tile_width(out)
-    t = np.empty((MR, full), out.dtype)
     for kb in range(k_blocks):
         k0 = kb * kc_max
         kc = min(kc_max, depth - k0)
@@ -211,22 +199,20 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
             first = r_lo
             if INPLACE:  # every full row panel of the task, then the packed path only for a partial one
                 first = max(r_lo, min(r_hi, rows // MR))
-                _sweep_in_place(kc, a, k0, strided, panel, out, t, r_lo, first, j0, nj, kb > 0)
+                _sweep_in_place(kc, a, k0, strided, panel, out, r_lo, first, j0, nj, kb > 0)
                 if epilogue and kb == k_blocks - 1:
                     _epilogue(out, r_lo * MR, j0, (first - r_lo) * MR, nj, bias, act)
             for ir in range(first, r_hi):
                 i0 = ir * MR
                 mi = min(MR, rows - i0)
                 if nr != full:  # the narrow-N path: one vector per row
-                    register_narrow_tile(kc, ap[ir - r_lo], panel, t, 0, 0, False)
-                    _store_partial(out, t, i0, j0, mi, nj, kb > 0)
+                    register_narrow_tile_masked(kc, ap[ir - r_lo], panel, out, i0, j0, kb > 0, mi, nj)
                 elif mi == MR and nj == nr:
                     for i in range(MR):
                         prefetch_for_write(out, i0 + i, j0)
                     register_tile(kc, ap[ir - r_lo], panel, out, i0, j0, kb > 0)
-                else:
-                    register_tile(kc, ap[ir - r_lo], panel, t, 0, 0, False)
-                    _store_partial(out, t, i0, j0, mi, nj, kb > 0)
+                else:  # an edge tile: only its corner of out is written
+                    register_tile_masked(kc, ap[ir - r_lo], panel, out, i0, j0, kb > 0, mi, nj)
                 if epilogue and kb == k_blocks - 1:
                     _epilogue(out, i0, j0, mi, nj, bias, act)
 

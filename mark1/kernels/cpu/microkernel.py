@@ -40,14 +40,15 @@ def _row_pointer(builder, arr, row, itemsize: int, col):
     return builder.gep(base, [offset])
 
 
-def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int, strided_a: bool = False):
+def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int, strided_a: bool = False,
+                  masked: bool = False):
     vec = ir.VectorType(scalar, lanes)
     nvec = nr // lanes
     splat_mask = ir.Constant(ir.VectorType(I32, lanes), [0] * lanes)
     fma_name = f"llvm.fma.v{lanes}f{itemsize * 8}"
 
     def codegen(context, builder, signature, args):
-        kc_t, a_t, b_t, out_t, i0_t, j0_t, acc_t = signature.args
+        kc_t, a_t, b_t, out_t, i0_t, j0_t, acc_t = signature.args[:7]
         intp = context.get_value_type(types.intp)
         kc = context.cast(builder, args[0], kc_t, types.intp)
         a = context.make_array(a_t)(context, builder, args[1])
@@ -82,9 +83,37 @@ def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int, 
                     slot = accs[i * nvec + v]
                     builder.store(builder.call(fma, [splat, bvecs[v], builder.load(slot)]), slot)
 
+        if masked:  # only out[i0:i0+rows, j0:j0+cols]: rows by branches, columns by lane masks
+            rows = context.cast(builder, args[7], signature.args[7], types.intp)
+            cols = builder.trunc(context.cast(builder, args[8], signature.args[8], types.intp), I32)
+            mask_t = ir.VectorType(ir.IntType(1), lanes)
+            cols_vec = builder.shuffle_vector(builder.insert_element(ir.Constant(ir.VectorType(I32, lanes),
+                                                                                 ir.Undefined), cols, I32(0)),
+                                              ir.Constant(ir.VectorType(I32, lanes), ir.Undefined), splat_mask)
+            masks = [builder.icmp_signed("<", ir.Constant(ir.VectorType(I32, lanes),
+                                                          list(range(v * lanes, (v + 1) * lanes))), cols_vec)
+                     for v in range(nvec)]
+            suffix = f"v{lanes}f{itemsize * 8}.p0"
+            mload = cgutils.get_or_insert_function(builder.module, ir.FunctionType(
+                vec, [vec.as_pointer(), I32, mask_t, vec]), f"llvm.masked.load.{suffix}")
+            mstore = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [vec, vec.as_pointer(), I32, mask_t]),
+                f"llvm.masked.store.{suffix}")
+
         def store(add: bool) -> None:
             for i in range(mr):
                 row = builder.add(i0, intp(i))
+                if masked:
+                    with builder.if_then(builder.icmp_signed("<", intp(i), rows)):
+                        for v in range(nvec):
+                            col = builder.add(j0, intp(v * lanes))
+                            ptr = builder.bitcast(_row_pointer(builder, out, row, itemsize, col), vec.as_pointer())
+                            value = builder.load(accs[i * nvec + v])
+                            if add:
+                                old = builder.call(mload, [ptr, I32(itemsize), masks[v], ir.Constant(vec, None)])
+                                value = builder.fadd(old, value)
+                            builder.call(mstore, [value, ptr, I32(itemsize), masks[v]])
+                    continue
                 for v in range(nvec):
                     col = builder.add(j0, intp(v * lanes))
                     ptr = builder.bitcast(_row_pointer(builder, out, row, itemsize, col), vec.as_pointer())
@@ -103,10 +132,12 @@ def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int, 
     return codegen
 
 
-def _tile_intrinsic(width_vectors: int | None, name: str, strided_a: bool = False):
-    """The register_tile intrinsic, NR columns wide (width_vectors None) or that many vectors wide."""
+def _tile_intrinsic(width_vectors: int | None, name: str, strided_a: bool = False, masked: bool = False):
+    """A register_tile intrinsic: NR columns wide (width_vectors None) or that many vectors wide; masked ones
+    take (rows, cols) after `accumulate` and write only that corner of the tile."""
 
-    def typer(typingctx, kc, a, b, out, i0, j0, accumulate):
+    def resolve(args):
+        kc, a, b, out = args[:4]
         arrays = (a, b, out)
         if not all(isinstance(x, types.Array) and x.ndim == 2 for x in arrays):
             return None
@@ -118,7 +149,15 @@ def _tile_intrinsic(width_vectors: int | None, name: str, strided_a: bool = Fals
             nr = width_vectors * lanes
         itemsize = 4 if dtype == types.float32 else 8
         scalar = ir.FloatType() if itemsize == 4 else ir.DoubleType()
-        return types.void(kc, a, b, out, i0, j0, accumulate), _tile_codegen(mr, nr, lanes, scalar, itemsize, strided_a)
+        return types.void(*args), _tile_codegen(mr, nr, lanes, scalar, itemsize, strided_a, masked)
+
+    # numba intrinsics need named parameters (a *args typer breaks lowering)
+    if masked:
+        def typer(typingctx, kc, a, b, out, i0, j0, accumulate, rows, cols):
+            return resolve((kc, a, b, out, i0, j0, accumulate, rows, cols))
+    else:
+        def typer(typingctx, kc, a, b, out, i0, j0, accumulate):
+            return resolve((kc, a, b, out, i0, j0, accumulate))
 
     typer.__name__ = typer.__qualname__ = name
     return typer
@@ -131,6 +170,14 @@ register_narrow_tile = intrinsic(_tile_intrinsic(1, "register_narrow_tile"))
 # A read in place (any strides: an unpacked row block of a C-contiguous op(a)), full and narrow widths
 register_tile_strided_a = intrinsic(_tile_intrinsic(None, "register_tile_strided_a", strided_a=True))
 register_narrow_tile_strided_a = intrinsic(_tile_intrinsic(1, "register_narrow_tile_strided_a", strided_a=True))
+# edge tiles straight into out: (..., accumulate, rows, cols) with rows <= MR, cols <= the tile's width
+register_tile_masked = intrinsic(_tile_intrinsic(None, "register_tile_masked", masked=True))
+register_narrow_tile_masked = intrinsic(_tile_intrinsic(1, "register_narrow_tile_masked", masked=True))
+register_narrow_tile_strided_a_masked = intrinsic(
+    _tile_intrinsic(1, "register_narrow_tile_strided_a_masked", strided_a=True, masked=True))
+register_tile_strided_a_masked = intrinsic(
+    _tile_intrinsic(None, "register_tile_strided_a_masked", strided_a=True, masked=True))
+
 
 def tile_width(x):
     """NR for the dtype of array x, as a compile-time constant (inside numba kernels)."""
