@@ -84,6 +84,13 @@ def _cdiv(a, b):
 
 
 @jit
+def _edge_tile(kc, av, panel, out, i0, j0, accumulate, mi, nj):
+    """A full-width tile cut by out's last rows or columns (not inlined: the hot loop measured 5% slower at
+    512^3 with the masked tile inlined beside the plain one)."""
+    register_tile_masked(kc, av, panel, out, i0, j0, accumulate, mi, nj)
+
+
+@jit
 def _epilogue(out, i0, j0, mi, nj, bias, act):
     """out tile = act(out tile + bias), row segment by row segment (each a vectorisable loop)."""
     for i in range(mi):
@@ -146,6 +153,7 @@ def _sweep_in_place(kc, a, k0, strided, panel, out, r_lo, r_hi, j0, nj, accumula
         elif nj == nr:
             for i in range(MR):
                 prefetch_for_write(out, i0 + i, j0)
+                prefetch_for_write(out, i0 + i, j0 + nr - 1)  # a row of the tile spans two lines
             if strided:
                 register_tile_strided_a(kc, av, panel, out, i0, j0, accumulate)
             else:
@@ -210,9 +218,10 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
                 elif mi == MR and nj == nr:
                     for i in range(MR):
                         prefetch_for_write(out, i0 + i, j0)
+                        prefetch_for_write(out, i0 + i, j0 + nr - 1)  # a row of the tile spans two lines
                     register_tile(kc, ap[ir - r_lo], panel, out, i0, j0, kb > 0)
-                else:  # an edge tile: only its corner of out is written
-                    register_tile_masked(kc, ap[ir - r_lo], panel, out, i0, j0, kb > 0, mi, nj)
+                else:  # an edge tile: only its corner of out is written (a call: keeps this loop lean)
+                    _edge_tile(kc, ap[ir - r_lo], panel, out, i0, j0, kb > 0, mi, nj)
                 if epilogue and kb == k_blocks - 1:
                     _epilogue(out, i0, j0, mi, nj, bias, act)
 
