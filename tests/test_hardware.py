@@ -99,3 +99,17 @@ def test_bench_peak_uses_the_real_fma_throughput(name, gflops, tmp_path, monkeyp
         assert peak["flop_per_s"] is None and peak["formula"].startswith("unknown")
     else:
         assert peak["flop_per_s"] == pytest.approx(gflops * 1e9) and "two halves" in peak["formula"]
+
+
+@pytest.mark.skipif(not {"avx2", "fma"} <= cpu_facts().flags, reason="this CPU cannot run the avx2 path")
+def test_forced_avx2_path_retargets_numba_in_a_fresh_process():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numba, mark1.kernels.cpu.params as p; from mark1.kernels.cpu import gemm; "
+            "print(numba.config.CPU_NAME, p.PARAMS.isa, gemm.NR_F32)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "MARK1_ISA": "avx2"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["haswell", "avx2", "16"]
