@@ -5,7 +5,9 @@ BLIS-style structure, sized by params.py from the detected caches (L1d, L2) and 
 - out's rows are split into tasks (at most MC_PANELS panels of MR rows, a multiple of the thread count);
   for each K block of at most KC, a task packs its rows of op(a) into panels of MR (kc x MR, in L2) and runs
   the micro-kernel over its tiles, column panel by column panel, so each B micro-panel (kc x NR, about 2/3
-  of L1d) stays in L1 while the task's A panels stream past it.
+  of L1d) stays in L1 while the task's A panels stream past it. When N spans only a few B panels, an
+  untransformed unit-stride op(a) is read in place instead of packed (see _task), and N <= NR/2 (a
+  classifier's 10 outputs) runs a half-width tile.
 - The micro-kernel (microkernel.py, LLVM vector IR generated for the path) keeps one MR x NR tile in vector
   registers and adds it straight into out (edge tiles with masked loads and stores); after the last K block the
   bias and activation are applied to the tile while it is still in cache. Packing reads any strides, so
@@ -59,7 +61,8 @@ def micro_tile_out(kc, a, b, out, i0, j0, accumulate):
     raise TypeError("micro_tile_out is only usable inside numba kernels")
 
 
-_MICRO_OPTIONS = dict(jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
+# inlined into the caller: as a call, each tile paid for passing four array structs and their refcounts
+_MICRO_OPTIONS = dict(inline="always", jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
 
 
 @overload(micro_tile, **_MICRO_OPTIONS)
