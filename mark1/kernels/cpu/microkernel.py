@@ -2,7 +2,7 @@
 
 `register_tile(kc, a, b, out, i0, j0, accumulate)` is a numba intrinsic: at compile time it emits, for the
 dtype at hand, a loop over p < kc that loads one row of the packed B panel as NR/lanes vectors, broadcasts
-each of the MR elements of the packed A row and issues MR x NR/lanes `llvm.fma` calls on vector accumulators
+each of the MR elements of the packed A row and issues MR x NR/lanes `llvm.fmuladd` (FMA) calls on vector accumulators
 (<16 x float> on the avx512 path, <8 x float> on avx2); then the tile is added or stored into
 out[i0:i0+MR, j0:j0+NR]. Writing the vectors ourselves instead of MR x NR scalars left to LLVM's SLP
 vectoriser compiles in milliseconds, cannot silently fall back to narrower registers (LLVM's prefer-256-bit
@@ -45,7 +45,8 @@ def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int, 
     vec = ir.VectorType(scalar, lanes)
     nvec = nr // lanes
     splat_mask = ir.Constant(ir.VectorType(I32, lanes), [0] * lanes)
-    fma_name = f"llvm.fma.v{lanes}f{itemsize * 8}"
+    # fmuladd: one FMA where the target has it, a multiply and an add where it has not (the generic path)
+    fma_name = f"llvm.fmuladd.v{lanes}f{itemsize * 8}"
 
     def codegen(context, builder, signature, args):
         kc_t, a_t, b_t, out_t, i0_t, j0_t, acc_t = signature.args[:7]

@@ -16,7 +16,7 @@ block (MC x KC) about half of L2.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from mark1.hardware import AVX2_KERNEL_FLAGS, AVX512_KERNEL_FLAGS, CpuFacts, cpu_facts
 
@@ -119,7 +119,3 @@ def configure_numba(params: KernelParams) -> None:
 
 configure_numba(PARAMS)
 
-
-def with_thresholds(**changes) -> KernelParams:
-    """A copy of PARAMS with other thresholds (tests lower them to reach the threaded/packed paths)."""
-    return replace(PARAMS, **changes)
