@@ -74,6 +74,7 @@ def test_parameter_table_follows_the_detected_isa_and_caches(name, tmp_path):
     assert params.isa == facts.isa and params.nr_f32 == 2 * lanes and params.nr_f64 == lanes
     assert params.kc * params.nr_f32 * 4 <= facts.l1d.value  # the B micro-panel fits in L1d
     assert params.mr * params.kc * params.mc_panels * 4 <= facts.l2.value  # the A block fits in L2
+    assert params.kc * params.nc_panels * params.nr_f32 * 4 <= facts.l2.value  # and a chunk of B panels
 
 
 def test_forcing_an_isa(tmp_path):

@@ -4,10 +4,10 @@ BLIS-style structure, sized by params.py from the detected caches (L1d, L2) and 
 - op(b) is packed once into column panels of NR (K x NR, contiguous, zero-padded), in parallel.
 - out's rows are split into tasks (at most MC_PANELS panels of MR rows, a multiple of the thread count);
   for each K block of at most KC, a task packs its rows of op(a) into panels of MR (kc x MR, in L2) and runs
-  the micro-kernel over its tiles, column panel by column panel, so each B micro-panel (kc x NR, about 2/3
-  of L1d) stays in L1 while the task's A panels stream past it. When N spans only a few B panels, an
-  untransformed unit-stride op(a) is read in place instead of packed (see _task), and N <= NR/2 (a
-  classifier's 10 outputs) runs a half-width tile.
+  the micro-kernel over its tiles: row panel by row panel, each A panel (the broadcast operand) staying in
+  L1 while a chunk of NC_PANELS B panels (kc x NR each, the chunk in L2) streams past it. When N spans
+  only a few B panels, an untransformed unit-stride op(a) is read in place instead of packed (see _task),
+  and N <= NR/2 (a classifier's 10 outputs) runs a half-width tile.
 - The micro-kernel (microkernel.py, LLVM vector IR generated for the path) keeps one MR x NR tile in vector
   registers and adds it straight into out (edge tiles with masked loads and stores); after the last K block the
   bias and activation are applied to the tile while it is still in cache. Packing reads any strides, so
@@ -46,6 +46,7 @@ NR_F32 = PARAMS.nr_f32    # columns per float32 tile: two vector registers per r
 NR_F64 = PARAMS.nr_f64
 KC = PARAMS.kc            # depth of one K block
 MC_PANELS = PARAMS.mc_panels  # row panels per task at most
+NC_PANELS = PARAMS.nc_panels  # B panels of one chunk (kc x NC in L2)
 INPLACE_A_MAX_PANELS = PARAMS.inplace_a_max_panels  # op(a) is read unpacked up to this many B panels
 SMALL_WORK = PARAMS.gemm_small_work    # at or below this many multiply-adds, packing costs more than it saves
 SERIAL_WORK = PARAMS.gemm_serial_work  # multiply-adds below which the packed GEMM runs on one thread
@@ -203,30 +204,38 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
                 pack_a_copy(a, ap, r_lo, k0, kc)
         elif r_hi * MR > rows:  # the partial last row panel is ours: pack it alone
             pack_a_copy(a, ap[r_hi - 1 - r_lo:r_hi - r_lo], r_hi - 1, k0, kc)
-        for jr in range(c_lo, c_hi):
-            panel = bp[jr, k0:k0 + kc]
-            j0 = jr * nr
-            nj = min(nr, cols - j0)
-            first = r_lo
-            if INPLACE:  # every full row panel of the task, then the packed path only for a partial one
-                first = max(r_lo, min(r_hi, rows // MR))
-                _sweep_in_place(kc, a, k0, strided, panel, out, r_lo, first, j0, nj, kb > 0)
+        first = r_lo
+        if INPLACE:  # every full row panel of the task read in place, B panel by B panel
+            first = max(r_lo, min(r_hi, rows // MR))
+            for jr in range(c_lo, c_hi):
+                j0 = jr * nr
+                nj = min(nr, cols - j0)
+                _sweep_in_place(kc, a, k0, strided, bp[jr, k0:k0 + kc], out, r_lo, first, j0, nj, kb > 0)
                 if epilogue and kb == k_blocks - 1:
                     _epilogue(out, r_lo * MR, j0, (first - r_lo) * MR, nj, bias, act)
+        # packed row panels (in the INPLACE variants only a partial last one): row panel outer, B panels
+        # inner within a chunk of NC_PANELS, so the A panel (the broadcast operand) stays in L1 and the
+        # chunk of B panels in L2, as in BLIS (B panel outer lost 10-20% at 1024^3 and 2048^3)
+        for jc in range(c_lo, c_hi, NC_PANELS):
             for ir in range(first, r_hi):
                 i0 = ir * MR
                 mi = min(MR, rows - i0)
-                if nr != full:  # the narrow-N path: one vector per row
-                    register_narrow_tile_masked(kc, ap[ir - r_lo], panel, out, i0, j0, kb > 0, mi, nj)
-                elif mi == MR and nj == nr:
-                    for i in range(MR):
-                        prefetch_for_write(out, i0 + i, j0)
-                        prefetch_for_write(out, i0 + i, j0 + nr - 1)  # a row of the tile spans two lines
-                    register_tile(kc, ap[ir - r_lo], panel, out, i0, j0, kb > 0)
-                else:  # an edge tile: only its corner of out is written (a call: keeps this loop lean)
-                    _edge_tile(kc, ap[ir - r_lo], panel, out, i0, j0, kb > 0, mi, nj)
-                if epilogue and kb == k_blocks - 1:
-                    _epilogue(out, i0, j0, mi, nj, bias, act)
+                apanel = ap[ir - r_lo]
+                for jr in range(jc, min(c_hi, jc + NC_PANELS)):
+                    panel = bp[jr, k0:k0 + kc]
+                    j0 = jr * nr
+                    nj = min(nr, cols - j0)
+                    if nr != full:  # the narrow-N path: one vector per row
+                        register_narrow_tile_masked(kc, apanel, panel, out, i0, j0, kb > 0, mi, nj)
+                    elif mi == MR and nj == nr:
+                        for i in range(MR):
+                            prefetch_for_write(out, i0 + i, j0)
+                            prefetch_for_write(out, i0 + i, j0 + nr - 1)  # a tile row spans two lines
+                        register_tile(kc, apanel, panel, out, i0, j0, kb > 0)
+                    else:  # an edge tile: only its corner of out is written (a call: keeps this loop lean)
+                        _edge_tile(kc, apanel, panel, out, i0, j0, kb > 0, mi, nj)
+                    if epilogue and kb == k_blocks - 1:
+                        _epilogue(out, i0, j0, mi, nj, bias, act)
 
 
 def _gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
