@@ -192,7 +192,9 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
     tj = task - ti * col_tasks
     r_lo, r_hi = ti * row_panels // row_tasks, (ti + 1) * row_panels // row_tasks
     c_lo, c_hi = tj * col_panels // col_tasks, (tj + 1) * col_panels // col_tasks
-    ap = np.empty((r_hi - r_lo, kc_max, MR), out.dtype)
+    # packed A panels of the task; the INPLACE variants pack only a partial last one (at most one panel)
+    a_base = r_hi - 1 if INPLACE else r_lo
+    ap = np.empty((r_hi - a_base, kc_max, MR), out.dtype)
     full = tile_width(out)
     for kb in range(k_blocks):
         k0 = kb * kc_max
@@ -203,7 +205,7 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
             else:
                 pack_a_copy(a, ap, r_lo, k0, kc)
         elif r_hi * MR > rows:  # the partial last row panel is ours: pack it alone
-            pack_a_copy(a, ap[r_hi - 1 - r_lo:r_hi - r_lo], r_hi - 1, k0, kc)
+            pack_a_copy(a, ap, a_base, k0, kc)
         first = r_lo
         if INPLACE:  # every full row panel of the task read in place, B panel by B panel
             first = max(r_lo, min(r_hi, rows // MR))
@@ -220,7 +222,7 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
             for ir in range(first, r_hi):
                 i0 = ir * MR
                 mi = min(MR, rows - i0)
-                apanel = ap[ir - r_lo]
+                apanel = ap[ir - a_base]
                 for jr in range(jc, min(c_hi, jc + NC_PANELS)):
                     panel = bp[jr, k0:k0 + kc]
                     j0 = jr * nr
