@@ -9,7 +9,7 @@ from importlib import metadata
 
 from mark1 import cache
 from mark1.backends import PRIORITY, backend_module, unavailable_reason
-from mark1.hardware import cpu_count, cpu_model
+from mark1.hardware import CpuFacts, cpu_count, cpu_facts, cpu_model
 
 PACKAGES = ("numpy", "numba", "numba-cuda", "cupy-cuda13x", "scipy", "torch")
 
@@ -45,7 +45,45 @@ def report() -> dict:
         "cpu": f"{cpu_model()} ({cpu_count()} cores available)",
         "gpu": gpu_name() or "none",
         "cache": cache.describe(),
+        "cpu_detected": cpu_facts().as_dict(),
+        "cpu_kernels": kernel_params(),
     }
+
+
+def kernel_params() -> dict:
+    """The numba kernels' table row for this process (params.py), or why it cannot be chosen."""
+    try:
+        from mark1.kernels.cpu.params import PARAMS
+    except Exception as e:  # numba missing, or MARK1_ISA asks for what this CPU lacks: say so, don't crash
+        return {"unavailable": f"{type(e).__name__}: {e}"}
+    return PARAMS.__dict__.copy()
+
+
+def _fmt_bytes(n) -> str:
+    return "unknown" if n is None else f"{n >> 20} MiB" if n >= 1 << 20 else f"{n >> 10} KiB"
+
+
+def cpu_lines(facts: CpuFacts, kernels: dict) -> list[str]:
+    """What the kernels detect, each number with its source."""
+    flop = facts.fp32_flop_per_cycle
+    lines = [
+        f"  vendor/family/model  {facts.vendor} {facts.family} {facts.model} -> {facts.core_name.value}",
+        f"  vector isa           {facts.isa} ({facts.vector_bits}-bit); "
+        f"flags {' '.join(sorted(f for f in facts.flags if f.startswith(('avx', 'fma', 'amx')))) or 'none'}",
+        f"  fp32 FLOP/cycle/core {flop.value if flop.value is not None else 'unknown'} ({flop.source})",
+    ]
+    for label, fact in (("L1d", facts.l1d), ("L2", facts.l2), ("L3", facts.l3)):
+        lines.append(f"  {label:<20} {_fmt_bytes(fact.value)} ({fact.source})")
+    mhz = facts.max_mhz
+    lines.append(f"  cores                {facts.cores.value} ({facts.cores.source})")
+    lines.append(f"  max clock            {'unknown' if mhz.value is None else f'{mhz.value:.0f} MHz'} ({mhz.source})")
+    if "unavailable" in kernels:
+        lines.append(f"  numba kernels        {kernels['unavailable']}")
+    else:
+        lines.append(f"  numba kernels        {kernels['isa']}: tile {kernels['mr']}x{kernels['nr_f32']} float32, "
+                     f"{kernels['mr']}x{kernels['nr_f64']} float64, KC {kernels['kc']}, "
+                     f"MC {kernels['mc_panels'] * kernels['mr']} rows ({kernels['source']})")
+    return lines
 
 
 def render(info: dict) -> str:
@@ -53,7 +91,8 @@ def render(info: dict) -> str:
     lines += [f"  {name:<14} {version}" for name, version in info["packages"].items()]
     lines += ["", "backends (auto picks the first usable one):"]
     lines += [f"  {name:<7} {status}" for name, status in info["backends"].items()]
-    lines += ["", f"cpu: {info['cpu']}", f"gpu: {info['gpu']}", cache.render(info["cache"])]
+    lines += ["", f"cpu: {info['cpu']}", *cpu_lines(cpu_facts(), info["cpu_kernels"]), f"gpu: {info['gpu']}",
+              cache.render(info["cache"])]
     return "\n".join(lines)
 
 

@@ -1,5 +1,7 @@
-"""The numba GEMM on random shapes up to 70 (both code paths), transposed and sliced views, and its fused
-epilogue (bias + activation) and operand transforms (the dense layer's backward) against float64 NumPy."""
+"""The numba GEMM on random shapes up to 70 (unpacked, packed single-threaded and packed threaded), at the
+edges of the register tile, the narrow-N tile and the K block of this process's ISA path (run again under
+MARK1_ISA=avx2 by .ci/run), transposed and sliced views, and its fused epilogue (bias + activation) and
+operand transforms (the dense layer's backward) against float64 NumPy."""
 
 from __future__ import annotations
 
@@ -37,35 +39,81 @@ layouts = st.sampled_from(["contiguous", "transposed", "sliced"])
 
 @settings(max_examples=60, deadline=None)
 @given(m=st.integers(1, 70), k=st.integers(1, 70), n=st.integers(1, 70), layout_a=layouts, layout_b=layouts,
-       dtype=st.sampled_from(["float32", "float64"]), path=st.sampled_from(["packed", "small"]),
+       dtype=st.sampled_from(["float32", "float64"]), path=st.sampled_from(["packed", "small", "threaded"]),
        seed=st.integers(0, 2**16))
 def test_gemm_random_shapes(m, k, n, layout_a, layout_b, dtype, path, seed):
+    from mark1.kernels.cpu import gemm as kernels
     from mark1.kernels.cpu.dense import gemm
 
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((m, k)).astype(dtype)
     b = rng.standard_normal((k, n)).astype(dtype)
     out = np.full((m, n), np.nan, dtype)
-    gemm(_layout(a, layout_a), _layout(b, layout_b), out, path=path)
+    # "threaded": every product above the unpacked threshold takes the packed, multi-threaded kernel
+    with kernels.thresholds(small_work=0, serial_work=0) if path == "threaded" else kernels.thresholds():
+        gemm(_layout(a, layout_a), _layout(b, layout_b), out, path="auto" if path == "threaded" else path)
     _check_product(out, a, b, k, dtype)
 
 
-@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (5, 16, 16), (6, 257, 17), (257, 300, 129), (64, 784, 10)])
-def test_packed_gemm_block_edges(m, k, n):
-    """Shapes at and across the tile (5 x 16), K-block (256) and task boundaries, on the packed path."""
+def _edge_shapes():
+    """(m, k, n) at and across MR, NR (full and narrow-N tiles) and KC of this process's table row."""
+    from mark1.kernels.cpu.gemm import KC, MR, NR_F32
+
+    half = NR_F32 // 2
+    return [(1, 1, 1), (MR - 1, 3, half), (MR, KC, half + 1), (MR + 1, KC + 1, NR_F32 - 1), (2 * MR, 7, NR_F32),
+            (2 * MR + 1, 2 * KC + 3, NR_F32 + 1), (257, 300, 129), (64, 784, 10)]
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_packed_gemm_tile_and_block_edges(dtype, threaded):
+    from mark1.kernels.cpu import gemm as kernels
     from mark1.kernels.cpu.dense import gemm
 
-    rng = np.random.default_rng(m * k * n)
-    a = rng.standard_normal((m, k)).astype(np.float32)
-    b = rng.standard_normal((k, n)).astype(np.float32)
-    out = np.empty((m, n), np.float32)
-    gemm(a, b.T.copy().T, out, path="packed")
-    _check_product(out, a, b, k, "float32")
+    for m, k, n in _edge_shapes():
+        rng = np.random.default_rng(m * k * n)
+        a = rng.standard_normal((m, k)).astype(dtype)
+        b = rng.standard_normal((k, n)).astype(dtype)
+        out = np.full((m, n), np.nan, dtype)
+        with kernels.thresholds(serial_work=0 if threaded else 1 << 62):
+            gemm(a, b.T.copy().T, out, path="packed")
+        _check_product(out, a, b, k, dtype)
 
 
-@pytest.mark.parametrize("path", ["packed", "small"])
+def test_micro_tile_api_from_numba_code():
+    """micro_tile / micro_tile_out on packed panels (kc, MR) and (kc, NR), as the convolution kernels call them."""
+    import numba
+
+    from mark1.kernels.cpu.gemm import MR, NR_F32, micro_tile, micro_tile_out
+
+    @numba.njit
+    def both(kc, a, b, t, out):
+        micro_tile(kc, a, b, t)
+        micro_tile_out(kc, a, b, out, np.uint64(1), np.uint64(2), False)
+        micro_tile_out(kc, a, b, out, np.uint64(1), np.uint64(2), True)
+
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((9, MR)).astype(np.float32)
+    b = rng.standard_normal((9, NR_F32)).astype(np.float32)
+    t = np.zeros((MR, NR_F32), np.float32)
+    out = np.zeros((MR + 2, NR_F32 + 3), np.float32)
+    both(7, a, b, t, out)
+    want = a[:7].T.astype(np.float64) @ b[:7]
+    np.testing.assert_allclose(t, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out[1:1 + MR, 2:2 + NR_F32], 2 * want, rtol=1e-5, atol=1e-5)
+    assert not out[0].any() and not out[:, :2].any()
+
+
+@pytest.mark.parametrize("path", ["packed", "small", "threaded"])
 @pytest.mark.parametrize("activation", ["identity", "sigmoid", "tanh", "relu"])
 def test_fused_dense_matches_reference(path, activation):
+    from mark1.kernels.cpu import gemm as kernels
+
+    with kernels.thresholds(serial_work=0) if path == "threaded" else kernels.thresholds():
+        _check_fused_dense("packed" if path == "threaded" else path, activation)
+
+
+def _check_fused_dense(path, activation):
     from mark1.kernels import reference
     from mark1.kernels.cpu._jit import ACTIVATION_CODES
     from mark1.kernels.cpu.dense import gemm

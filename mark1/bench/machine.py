@@ -1,9 +1,8 @@
 """The machine a benchmark ran on: hardware, versions, thread settings and the hardware peaks.
 
 Peaks are stated with how they were obtained, so a reader can check them:
-- CPU FLOP/s: cores (min(--threads, CPUs)) × max frequency × fp32 lanes per vector (avx512f → 16,
-  avx2+fma → 8, otherwise 4) × 2 FMA units × 2 FLOP per FMA. Two FMA units per core is the common case
-  (Intel since Haswell, AMD Zen); parts with one unit reach half of this, so the fraction is a lower bound there.
+- CPU FLOP/s: cores (min(--threads, CPUs)) × max clock × fp32 FLOP per cycle per core, both from
+  mark1.hardware with their sources (the FMA units × width of the detected core; unknown cores get no peak).
 - GPU FLOP/s: NVIDIA's published fp32 (non-tensor-core) peak for the device name, from the table below;
   for a device not in it, SMs × clock × fp32 lanes per SM (by compute capability) × 2 from its properties.
 - Memory bandwidth: measured, as bytes read + written per second by a large array copy (a STREAM-like copy).
@@ -20,7 +19,7 @@ from functools import cache
 
 import numpy as np
 
-from mark1.hardware import cpu_count, cpu_model
+from mark1.hardware import cpu_count, cpu_facts, cpu_model
 
 COPY_BYTES = 256 * 2**20   # far larger than any cache, so the copy measures DRAM (HBM) bandwidth
 
@@ -43,53 +42,26 @@ GPU_FP32_TFLOPS: tuple[tuple[str, float, str], ...] = (
 )
 
 
-def _cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("flags", "Features")):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def _max_frequency_mhz() -> tuple[float, str]:
-    """The highest clock we can find, and where it came from."""
-    try:
-        with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as f:
-            return int(f.read()) / 1000, "cpufreq cpuinfo_max_freq"
-    except (OSError, ValueError):
-        pass
-    try:
-        with open("/proc/cpuinfo") as f:
-            mhz = [float(line.split(":")[1]) for line in f if line.startswith("cpu MHz")]
-        if mhz:
-            return max(mhz), "/proc/cpuinfo 'cpu MHz' (current clock; no cpufreq max exposed)"
-    except (OSError, ValueError):
-        pass
-    match = re.search(r"@\s*([\d.]+)\s*GHz", cpu_model())
-    if match:
-        return float(match.group(1)) * 1000, "the GHz in the CPU model name"
-    return 2000.0, "unknown: assumed 2000 MHz"
-
-
 def cpu_peak(threads: int | None = None) -> dict:
-    """Theoretical fp32 FLOP/s of the cores the contenders may use (min(threads, CPUs)), formula spelled out."""
-    flags = _cpu_flags()
-    if "avx512f" in flags:
-        lanes, isa = 16, "avx512f"
-    elif {"avx2", "fma"} <= flags:
-        lanes, isa = 8, "avx2+fma"
-    else:
-        lanes, isa = 4, "sse/neon (128-bit)"
+    """Theoretical fp32 FLOP/s of the cores the contenders may use (min(threads, CPUs)), formula spelled out.
+
+    FLOP per cycle per core comes from mark1.hardware's table of FMA datapaths (Zen 4: 32, a 512-bit FMA
+    being two 256-bit halves; Sapphire Rapids: 64); the clock from cpufreq's cpuinfo_max_freq, else
+    /proc/cpuinfo's current 'cpu MHz' (then a turbo clock can put a fraction of peak above 100%). A CPU not in
+    the table, or with no clock anywhere, has no peak: flop_per_s is None and the formula says why.
+    """
+    facts = cpu_facts()
     cores = min(threads or cpu_count(), cpu_count())   # --threads 1 on 16 CPUs can reach one core's peak
-    mhz, source = _max_frequency_mhz()
-    gflops = cores * mhz / 1000 * lanes * 2 * 2
-    formula = (f"{cores} cores × {mhz:.0f} MHz × {lanes} fp32 lanes ({isa}) × 2 FMA units × 2 FLOP/FMA "
-               f"= {gflops:.1f} GFLOP/s")
-    return {"flop_per_s": gflops * 1e9, "formula": formula, "cores": cores, "mhz": mhz, "mhz_source": source,
-            "lanes": lanes, "isa": isa}
+    flop, mhz = facts.fp32_flop_per_cycle, facts.max_mhz
+    out = {"cores": cores, "mhz": mhz.value, "mhz_source": mhz.source, "flop_per_cycle": flop.value,
+           "flop_per_cycle_source": flop.source, "isa": facts.isa}
+    if flop.value is None or mhz.value is None:
+        missing = [f"FLOP/cycle {flop.source}"] * (flop.value is None) + [f"clock {mhz.source}"] * (mhz.value is None)
+        return {**out, "flop_per_s": None, "formula": "unknown: " + "; ".join(missing)}
+    gflops = cores * mhz.value / 1000 * flop.value
+    formula = (f"{cores} cores × {mhz.value:.0f} MHz [{mhz.source}] × {flop.value} fp32 FLOP/cycle "
+               f"[{flop.source}] = {gflops:.1f} GFLOP/s")
+    return {**out, "flop_per_s": gflops * 1e9, "formula": formula}
 
 
 # fp32 lanes per SM by compute capability (CUDA C Programming Guide, "Arithmetic Instructions" throughput table)

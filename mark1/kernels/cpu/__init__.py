@@ -1,8 +1,9 @@
 """The numba CPU kernels: every op of the backend contract (backends/base.py) as hand-written @njit code.
 
-gemm.py (+ the generated _microkernels.py): packed, register-tiled GEMM; dense.py: matmul and the fused
-dense layer; expmath.py: the vectorisable float32 exp and activations; elementwise.py, rows.py, losses.py,
-optim.py, image.py: the rest. `OPS` maps op names to the Python entry points that pick a kernel variant.
+gemm.py (+ packing.py, microkernel.py: the register tile as LLVM IR, params.py: the per-ISA table): packed,
+register-tiled GEMM; dense.py: matmul and the fused dense layer; expmath.py: the vectorisable float32 exp and
+activations; elementwise.py, rows.py, losses.py, optim.py, image.py: the rest. `OPS` maps op names to the
+Python entry points that pick a kernel variant.
 """
 
 from __future__ import annotations

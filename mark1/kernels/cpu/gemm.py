@@ -1,15 +1,17 @@
 """The GEMM: out = act(op(a) @ op(b) + bias), cache-blocked, register-tiled, parallel over row blocks of out.
 
-BLIS-style structure, sized for a Zen 3 core (32 KiB L1d, 512 KiB L2):
+BLIS-style structure, sized by params.py from the detected caches (L1d, L2) and vector ISA:
 - op(b) is packed once into column panels of NR (K x NR, contiguous, zero-padded), in parallel.
 - out's rows are split into tasks (at most MC_PANELS panels of MR rows, a multiple of the thread count);
-  for each K block of at most KC, a task packs its rows of op(a) into panels of MR (kc x MR, 120 KiB in
-  L2) and runs the micro-kernel over its tiles, column panel by column panel, so each B micro-panel
-  (kc x NR, 16 KiB) stays in L1 while the task's A panels stream past it.
-- The micro-kernel (_microkernels.py) keeps one MR x NR tile in registers and adds it straight into out
-  (edge tiles go through a small buffer); after the last K block the bias and activation are applied to
-  the tile while it is still in cache. Packing reads any strides, so transposed and sliced inputs cost
-  nothing extra, and zero padding lets the micro-kernel always run a full tile.
+  for each K block of at most KC, a task packs its rows of op(a) into panels of MR (kc x MR, in L2) and runs
+  the micro-kernel over its tiles: row panel by row panel, each A panel (the broadcast operand) staying in
+  L1 while a chunk of NC_PANELS B panels (kc x NR each, the chunk in L2) streams past it. When N spans
+  only a few B panels, an untransformed unit-stride op(a) is read in place instead of packed (see _task),
+  and N <= NR/2 (a classifier's 10 outputs) runs a half-width tile.
+- The micro-kernel (microkernel.py, LLVM vector IR generated for the path) keeps one MR x NR tile in vector
+  registers and adds it straight into out (edge tiles with masked loads and stores); after the last K block the
+  bias and activation are applied to the tile while it is still in cache. Packing reads any strides, so
+  transposed and sliced inputs cost nothing extra, and zero padding lets the micro-kernel always run a full tile.
 
 Operand transforms fuse the dense layer's backward: `op(b) = b * act'(b2)` computes delta = dy * act'(y)
 while packing (never stored), and `colsum` collects db = sum(delta, axis 0) in the same pass.
@@ -17,146 +19,82 @@ while packing (never stored), and `colsum` collects db = sum(delta, axis 0) in t
 
 from __future__ import annotations
 
+import types
+from contextlib import contextmanager
+
 import numpy as np
-from numba import int64, prange, types
+from numba import int64, prange
 from numba.extending import overload
 
-from mark1.kernels.cpu import _microkernels
 from mark1.kernels.cpu._intrinsics import prefetch_for_write
-from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, SIGMOID, jit_inline, per_dtype, readonly, typed
-from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar
+from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, SIGMOID, jit, per_dtype, readonly
+from mark1.kernels.cpu.expmath import activate, sigmoid_scalar
+from mark1.kernels.cpu.microkernel import (
+    register_narrow_tile_masked,
+    register_narrow_tile_strided_a_masked,
+    register_tile,
+    register_tile_masked,
+    register_tile_strided_a,
+    register_tile_strided_a_masked,
+    tile_width,
+)
+from mark1.kernels.cpu.packing import operand, pack_a_copy, pack_a_rows, pack_b_copy, pack_b_panel
+from mark1.kernels.cpu.params import PARAMS
 
-MR = 5            # rows per register tile (both dtypes)
-NR_F32 = 16       # columns per tile: two 8-float AVX2 registers per row
-NR_F64 = 8        # two 4-double registers per row
-KC = 256          # depth of one block: the B micro-panel (KC x NR, 16 KiB) stays in L1 across a task's rows
-MC_PANELS = 24    # row panels per task at most: 120 rows x KC of packed A = 120 KiB, resident in L2
-SMALL_WORK = 16 * 16 * 16  # below this many multiply-adds, packing costs more than it saves
-SERIAL_WORK = 1024 * 1024  # multiply-adds below which the packed GEMM runs on one thread
+MR = PARAMS.mr            # rows per register tile (both dtypes)
+NR_F32 = PARAMS.nr_f32    # columns per float32 tile: two vector registers per row
+NR_F64 = PARAMS.nr_f64
+KC = PARAMS.kc            # depth of one K block
+MC_PANELS = PARAMS.mc_panels  # row panels per task at most
+NC_PANELS = PARAMS.nc_panels  # B panels of one chunk (kc x NC in L2)
+INPLACE_A_MAX_PANELS = PARAMS.inplace_a_max_panels  # op(a) is read unpacked up to this many B panels
+SMALL_WORK = PARAMS.gemm_small_work    # at or below this many multiply-adds, packing costs more than it saves
+SERIAL_WORK = PARAMS.gemm_serial_work  # multiply-adds below which the packed GEMM runs on one thread
 
 
 def micro_tile(kc, a, b, t):
-    """The generated micro-kernel for the dtype, into a small tile array t (resolved at compile time)."""
+    """t[:MR, :NR] = a[:kc].T @ b[:kc] for packed panels a (kc, MR) and b (kc, NR) (inside numba kernels)."""
     raise TypeError("micro_tile is only usable inside numba kernels")
 
 
 def micro_tile_out(kc, a, b, out, i0, j0, accumulate):
-    """The generated micro-kernel for the dtype, straight into out[i0:i0+MR, j0:j0+NR] (a full tile)."""
+    """out[i0:i0+MR, j0:j0+NR] (+)= a[:kc].T @ b[:kc], a full tile, out C-contiguous (inside numba kernels)."""
     raise TypeError("micro_tile_out is only usable inside numba kernels")
 
 
-_MICRO_OPTIONS = dict(jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
+# inlined into the caller: as a call, each tile paid for passing four array structs and their refcounts
+_MICRO_OPTIONS = dict(inline="always", jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
 
 
 @overload(micro_tile, **_MICRO_OPTIONS)
 def _micro_tile_impl(kc, a, b, t):
-    return _microkernels.micro_5x16 if t.dtype == types.float32 else _microkernels.micro_5x8
+    def impl(kc, a, b, t):
+        register_tile(kc, a, b, t, 0, 0, False)
+
+    return impl
 
 
 @overload(micro_tile_out, **_MICRO_OPTIONS)
 def _micro_tile_out_impl(kc, a, b, out, i0, j0, accumulate):
-    return _microkernels.micro_5x16_out if out.dtype == types.float32 else _microkernels.micro_5x8_out
+    def impl(kc, a, b, out, i0, j0, accumulate):
+        register_tile(kc, a, b, out, i0, j0, accumulate)
+
+    return impl
 
 
-@jit_inline
+@jit
 def _cdiv(a, b):
     return (a + b - 1) // b
 
 
-@jit_inline
-def _operand(x, x2, code, i, k):
-    """x[i, k], times act'(x2[i, k]) when code names an activation (the delta of a backward pass)."""
-    v = x[i, k]
-    if code != IDENTITY:
-        v = v * activation_slope(x2[i, k], code)
-    return v
+@jit
+def _edge_tile(kc, av, panel, out, i0, j0, accumulate, mi, nj):
+    """A full-width tile cut by out's last rows or columns (not inlined: the hot loop measured 5% slower at
+    512^3 with the masked tile inlined beside the plain one)."""
+    register_tile_masked(kc, av, panel, out, i0, j0, accumulate, mi, nj)
 
 
-@jit_inline
-def _pack_b_panel(b, b2, b_code, bp, q, colsum):
-    """Column panel q of op(b), all of K, into bp[q] (K x NR, zero-padded); colsum += its column sums."""
-    nr = bp.shape[2]
-    depth, cols = b.shape
-    c0 = q * nr
-    width = min(nr, cols - c0)
-    panel = bp[q]
-    if b_code == IDENTITY and width == nr:  # the common case, without per-element branches
-        for p in range(depth):
-            src = b[p, c0:c0 + nr]
-            dst = panel[p]
-            for j in range(nr):
-                dst[j] = src[j]
-    elif b_code == SIGMOID and width == nr:  # the dense backward's delta = dy * y(1-y): one branch-free row
-        one = typed(panel[0, 0], 1)
-        for p in range(depth):
-            src = b[p, c0:c0 + nr]
-            ys = b2[p, c0:c0 + nr]
-            dst = panel[p]
-            for j in range(nr):
-                dst[j] = src[j] * (ys[j] * (one - ys[j]))
-    else:
-        for p in range(depth):
-            for j in range(nr):
-                panel[p, j] = _operand(b, b2, b_code, p, c0 + j) if j < width else 0
-    if colsum.size:
-        # row by row into a full-width local sum (the padding columns are zero): NR-wide vector adds, where
-        # column by column walked the panel with a stride of NR
-        sums = np.zeros(nr, panel.dtype)
-        for p in range(depth):
-            row = panel[p]
-            for j in range(nr):
-                sums[j] += row[j]
-        for j in range(width):
-            colsum[c0 + j] += sums[j]
-
-
-@jit_inline
-def _pack_a_rows(a, a2, a_code, ap, first_panel, k0, kc):
-    """Row panels first_panel.. of op(a)[:, k0:k0+kc] into ap (panels x kc x MR, zero-padded rows)."""
-    rows = a.shape[0]
-    # k outermost: each step writes MR adjacent panel elements (one 20-byte store run) instead of MR
-    # stride-MR passes; for op(a) = x.T (every dw = x.T @ delta) it also reads MR adjacent elements of a
-    # row of x instead of striding down its columns. Measured faster for both layouts (1 thread).
-    k_major = a_code == IDENTITY
-    for local in range(ap.shape[0]):
-        panel = ap[local]
-        r0 = (first_panel + local) * MR
-        if k_major and r0 + MR <= rows:
-            for p in range(kc):
-                dst = panel[p]
-                for i in range(MR):
-                    dst[i] = a[r0 + i, k0 + p]
-            continue
-        for i in range(MR):
-            r = r0 + i
-            if r >= rows:
-                for p in range(kc):
-                    panel[p, i] = 0
-            elif a_code == IDENTITY:
-                src = a[r, k0:k0 + kc]
-                for p in range(kc):
-                    panel[p, i] = src[p]
-            elif a_code == SIGMOID:  # delta = dy * y(1-y) without the per-element activation branches
-                src = a[r, k0:k0 + kc]
-                ys = a2[r, k0:k0 + kc]
-                for p in range(kc):
-                    panel[p, i] = src[p] * (ys[p] * (typed(ys[p], 1) - ys[p]))
-            else:
-                for p in range(kc):
-                    panel[p, i] = _operand(a, a2, a_code, r, k0 + p)
-
-
-@jit_inline
-def _store_partial(out, t, i0, j0, mi, nj, accumulate):
-    for i in range(mi):
-        for j in range(nj):
-            if accumulate:
-                out[i0 + i, j0 + j] += t[i, j]
-            else:
-                out[i0 + i, j0 + j] = t[i, j]
-
-
-@jit_inline
+@jit
 def _epilogue(out, i0, j0, mi, nj, bias, act):
     """out tile = act(out tile + bias), row segment by row segment (each a vectorisable loop)."""
     for i in range(mi):
@@ -173,7 +111,7 @@ def _epilogue(out, i0, j0, mi, nj, bias, act):
                 seg[j] = activate(seg[j], act)
 
 
-@jit_inline
+@jit
 def _task_grid(row_panels, col_panels, threads):
     """(row tasks, column tasks): rows split into L2-sized blocks, rounded up to a multiple of the thread
     count so a static split is balanced; columns split only when there are too few rows for the threads."""
@@ -194,53 +132,138 @@ def _work(a, a2, a_code, b, *rest):
     return a.shape[0] * a.shape[1] * b.shape[1]
 
 
-@per_dtype(_signature, dtype_arg=6, parallel=True, slp=True, work=_work, serial_below=SERIAL_WORK)
-def gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
-    """out = act(op(a) @ op(b) + bias); colsum += column sums of op(b) when colsum is non-empty.
+# replaced per variant (see _variant): numba prunes `if FUSED:` branches before typing them, so each
+# variant compiles only its own code, on first use
+FUSED = True
+INPLACE = False
+TASK = None  # the task function of the same variant
 
-    op(x) = x * act'(x2) for x_code != IDENTITY, else x. a (M, K), b (K, N), out (M, N), K >= 1.
-    Two parallel regions: pack all of op(b); then each task packs its rows of op(a) per K block and runs
-    the micro-kernel over its tiles, adding bias and activation to each tile after its last K block.
+
+@jit
+def _sweep_in_place(kc, a, k0, strided, panel, out, r_lo, r_hi, j0, nj, accumulate):
+    """The full row panels r_lo..r_hi of op(a), read in place (`strided`: rows not adjacent), times one B
+    panel (kc, NR or NR/2), straight into out (edge columns masked). Called once per B panel, so the
+    packed path's inner loop stays as tight as it was."""
+    nr = panel.shape[1]
+    narrow = nr != tile_width(out)
+    for ir in range(r_lo, r_hi):
+        i0 = ir * MR
+        av = a[i0:i0 + MR, k0:k0 + kc].T
+        if narrow:  # the narrow-N path: one vector per row
+            if strided:
+                register_narrow_tile_strided_a_masked(kc, av, panel, out, i0, j0, accumulate, MR, nj)
+            else:
+                register_narrow_tile_masked(kc, av, panel, out, i0, j0, accumulate, MR, nj)
+        elif nj == nr:
+            for i in range(MR):
+                prefetch_for_write(out, i0 + i, j0)
+                prefetch_for_write(out, i0 + i, j0 + nr - 1)  # a row of the tile spans two lines
+            if strided:
+                register_tile_strided_a(kc, av, panel, out, i0, j0, accumulate)
+            else:
+                register_tile(kc, av, panel, out, i0, j0, accumulate)
+        elif strided:
+            register_tile_strided_a_masked(kc, av, panel, out, i0, j0, accumulate, MR, nj)
+        else:
+            register_tile_masked(kc, av, panel, out, i0, j0, accumulate, MR, nj)
+
+
+def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col_tasks, kc_max):
+    """One task of the packed GEMM: its rows of op(a) per K block times its columns of packed op(b).
+
+    In the INPLACE variants (dense.gemm picks them when reads_a_in_place() says so) op(a) is read in
+    place (packing it cost 15-30% of the MLP's products, where each A panel is reused only N/NR times):
+    rows with unit stride (C-contiguous a) through the strided-A tile, columns with unit stride (a = x.T)
+    as it is, since a block of x is already laid out like a packed panel. Only its last, partial row panel
+    is packed. Wider products pack: MR rows a power-of-two stride apart fall into the same L1 sets, and the
+    square 512-1024 products lost 10% in place. A function of its own (not the prange body) because numba's
+    parfor lowering copies and re-analyses the loop body: one call there made the first compile several
+    times faster.
     """
     rows, depth = a.shape
     cols = b.shape[1]
-    nr = NR_F32 if out.itemsize == 4 else NR_F64
+    nr = bp.shape[2]
     row_panels = _cdiv(rows, MR)
+    col_panels = bp.shape[0]
+    k_blocks = _cdiv(depth, kc_max)
+    epilogue = FUSED and (bias.size > 0 or act != IDENTITY)
+    strided = a.strides[0] != a.itemsize  # rows not adjacent: the general-stride tile (any strides)
+    ti = task // col_tasks
+    tj = task - ti * col_tasks
+    r_lo, r_hi = ti * row_panels // row_tasks, (ti + 1) * row_panels // row_tasks
+    c_lo, c_hi = tj * col_panels // col_tasks, (tj + 1) * col_panels // col_tasks
+    # packed A panels of the task; the INPLACE variants pack only a partial last one (at most one panel)
+    a_base = r_hi - 1 if INPLACE else r_lo
+    ap = np.empty((r_hi - a_base, kc_max, MR), out.dtype)
+    full = tile_width(out)
+    for kb in range(k_blocks):
+        k0 = kb * kc_max
+        kc = min(kc_max, depth - k0)
+        if not INPLACE:
+            if FUSED:
+                pack_a_rows(a, a2, a_code, ap, r_lo, k0, kc)
+            else:
+                pack_a_copy(a, ap, r_lo, k0, kc)
+        elif r_hi * MR > rows:  # the partial last row panel is ours: pack it alone
+            pack_a_copy(a, ap, a_base, k0, kc)
+        first = r_lo
+        if INPLACE:  # every full row panel of the task read in place, B panel by B panel
+            first = max(r_lo, min(r_hi, rows // MR))
+            for jr in range(c_lo, c_hi):
+                j0 = jr * nr
+                nj = min(nr, cols - j0)
+                _sweep_in_place(kc, a, k0, strided, bp[jr, k0:k0 + kc], out, r_lo, first, j0, nj, kb > 0)
+                if epilogue and kb == k_blocks - 1:
+                    _epilogue(out, r_lo * MR, j0, (first - r_lo) * MR, nj, bias, act)
+        # packed row panels (in the INPLACE variants only a partial last one): row panel outer, B panels
+        # inner within a chunk of NC_PANELS, so the A panel (the broadcast operand) stays in L1 and the
+        # chunk of B panels in L2, as in BLIS (B panel outer lost 10-20% at 1024^3 and 2048^3)
+        for jc in range(c_lo, c_hi, NC_PANELS):
+            for ir in range(first, r_hi):
+                i0 = ir * MR
+                mi = min(MR, rows - i0)
+                apanel = ap[ir - a_base]
+                for jr in range(jc, min(c_hi, jc + NC_PANELS)):
+                    panel = bp[jr, k0:k0 + kc]
+                    j0 = jr * nr
+                    nj = min(nr, cols - j0)
+                    if nr != full:  # the narrow-N path: one vector per row
+                        register_narrow_tile_masked(kc, apanel, panel, out, i0, j0, kb > 0, mi, nj)
+                    elif mi == MR and nj == nr:
+                        for i in range(MR):
+                            prefetch_for_write(out, i0 + i, j0)
+                            prefetch_for_write(out, i0 + i, j0 + nr - 1)  # a tile row spans two lines
+                        register_tile(kc, apanel, panel, out, i0, j0, kb > 0)
+                    else:  # an edge tile: only its corner of out is written (a call: keeps this loop lean)
+                        _edge_tile(kc, apanel, panel, out, i0, j0, kb > 0, mi, nj)
+                    if epilogue and kb == k_blocks - 1:
+                        _epilogue(out, i0, j0, mi, nj, bias, act)
+
+
+def _gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
+    """out = act(op(a) @ op(b) + bias); colsum += column sums of op(b) when colsum is non-empty.
+
+    op(x) = x * act'(x2) for x_code != IDENTITY, else x. a (M, K), b (K, N), out (M, N), K >= 1. The plain
+    variant (FUSED False) ignores a2, b2, the codes, bias, act and colsum.
+    Two parallel regions: pack all of op(b); then each task packs its rows of op(a) per K block and runs
+    the micro-kernel over its tiles, adding bias and activation to each tile after its last K block.
+    """
+    depth, cols = b.shape
+    nr = tile_width(out)
+    if cols <= nr // 2:  # narrow N (a classifier's 10 outputs): half-width panels, half the wasted columns
+        nr = nr // 2
     col_panels = _cdiv(cols, nr)
     k_blocks = _cdiv(depth, KC)
     kc_max = _cdiv(depth, k_blocks)  # equal blocks: 784 = 4 x 196 rather than 3 x 256 + 16
     bp = np.empty((col_panels, depth, nr), out.dtype)
     for q in prange(col_panels):
-        _pack_b_panel(b, b2, b_code, bp, q, colsum)
-    row_tasks, col_tasks = _task_grid(row_panels, col_panels, threads)
-    epilogue = bias.size > 0 or act != IDENTITY
+        if FUSED:
+            pack_b_panel(b, b2, b_code, bp, q, colsum)
+        else:
+            pack_b_copy(b, bp, q)
+    row_tasks, col_tasks = _task_grid(_cdiv(a.shape[0], MR), col_panels, threads)
     for task in prange(row_tasks * col_tasks):
-        ti = task // col_tasks
-        tj = task - ti * col_tasks
-        r_lo, r_hi = ti * row_panels // row_tasks, (ti + 1) * row_panels // row_tasks
-        c_lo, c_hi = tj * col_panels // col_tasks, (tj + 1) * col_panels // col_tasks
-        ap = np.empty((r_hi - r_lo, kc_max, MR), out.dtype)
-        t = np.empty((MR, nr), out.dtype)
-        for kb in range(k_blocks):
-            k0 = kb * kc_max
-            kc = min(kc_max, depth - k0)
-            _pack_a_rows(a, a2, a_code, ap, r_lo, k0, kc)
-            for jr in range(c_lo, c_hi):
-                panel = bp[jr, k0:k0 + kc]
-                j0 = jr * nr
-                nj = min(nr, cols - j0)
-                for ir in range(r_lo, r_hi):
-                    i0 = ir * MR
-                    mi = min(MR, rows - i0)
-                    if mi == MR and nj == nr:
-                        for i in range(MR):
-                            prefetch_for_write(out, i0 + i, j0)
-                        micro_tile_out(kc, ap[ir - r_lo], panel, out, np.uint64(i0), np.uint64(j0), kb > 0)
-                    else:
-                        micro_tile(kc, ap[ir - r_lo], panel, t)
-                        _store_partial(out, t, i0, j0, mi, nj, kb > 0)
-                    if epilogue and kb == k_blocks - 1:
-                        _epilogue(out, i0, j0, mi, nj, bias, act)
+        TASK(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col_tasks, kc_max)
 
 
 @per_dtype(_signature, dtype_arg=6)
@@ -253,9 +276,9 @@ def gemm_small(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
         for j in range(cols):
             out[i, j] = 0
         for k in range(depth):
-            aik = _operand(a, a2, a_code, i, k)
+            aik = operand(a, a2, a_code, i, k)
             for j in range(cols):
-                out[i, j] += aik * _operand(b, b2, b_code, k, j)
+                out[i, j] += aik * operand(b, b2, b_code, k, j)
         for j in range(cols):
             v = out[i, j]
             if bias.size:
@@ -264,4 +287,53 @@ def gemm_small(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
     if colsum.size:
         for k in range(depth):
             for j in range(cols):
-                colsum[j] += _operand(b, b2, b_code, k, j)
+                colsum[j] += operand(b, b2, b_code, k, j)
+
+
+def _variant(func, suffix: str, **constants):
+    """A copy of func whose globals add `constants` (numba treats globals as compile-time constants), under
+    its own qualname so numba's on-disk cache keeps the variants apart."""
+    twin = types.FunctionType(func.__code__, {**func.__globals__, **constants}, func.__name__ + suffix,
+                              func.__defaults__, func.__closure__)
+    twin.__qualname__ = func.__qualname__ + suffix
+    twin.__module__ = func.__module__
+    twin.__doc__ = func.__doc__
+    return twin
+
+
+def reads_a_in_place(a, a_code: int, cols: int) -> bool:
+    """Whether the GEMM reads op(a) unpacked: untransformed, a unit stride, and N spanning few B panels."""
+    nr = NR_F32 if a.itemsize == 4 else NR_F64
+    if cols <= nr // 2:
+        nr //= 2
+    unit = a.itemsize in a.strides
+    return a_code == IDENTITY and unit and -(-cols // nr) <= INPLACE_A_MAX_PANELS
+
+
+def _packed_kernel(fused: bool, in_place: bool):
+    suffix = ("_fused" if fused else "_plain") + ("_in_place" if in_place else "")
+    task = jit(_variant(_task, suffix, FUSED=fused, INPLACE=in_place))
+    kernel = _variant(_gemm_packed, suffix, FUSED=fused, INPLACE=in_place, TASK=task)
+    return per_dtype(_signature, dtype_arg=6, parallel=True, work=_work, serial_below=SERIAL_WORK)(kernel)
+
+
+# (fused, reads op(a) in place) -> the packed kernel; gemm_packed / matmul_packed: the packing ones
+PACKED_KERNELS = {(f, i): _packed_kernel(f, i) for f in (True, False) for i in (False, True)}
+gemm_packed, matmul_packed = PACKED_KERNELS[True, False], PACKED_KERNELS[False, False]
+
+
+@contextmanager
+def thresholds(small_work: int | None = None, serial_work: int | None = None):
+    """Tests: other GEMM size thresholds for the block's duration (e.g. serial_work=0 threads every product)."""
+    global SMALL_WORK, SERIAL_WORK
+    saved = SMALL_WORK, SERIAL_WORK
+    SMALL_WORK = saved[0] if small_work is None else small_work
+    SERIAL_WORK = saved[1] if serial_work is None else serial_work
+    for kernel in PACKED_KERNELS.values():
+        kernel.serial_below = SERIAL_WORK
+    try:
+        yield
+    finally:
+        SMALL_WORK, SERIAL_WORK = saved
+        for kernel in PACKED_KERNELS.values():
+            kernel.serial_below = SERIAL_WORK

@@ -9,8 +9,8 @@ Register tiles (MR rows x NR columns of out held in vector registers; row-major,
 - avx512 (32 zmm): 12 x 32 float32 (2 zmm per row, 24 accumulators; the row-major mirror of BLIS skx's
   32 x 12), 12 x 16 float64.
 - avx2 (16 ymm): 6 x 16 float32 (2 ymm per row, 12 accumulators; BLIS haswell 6 x 16), 6 x 8 float64.
-Blocking from the caches: the packed B micro-panel (KC x NR) takes about 2/3 of L1d, the task's packed A
-block (MC x KC) about half of L2.
+Blocking from the caches: the packed B micro-panel (KC x NR) and an A panel (KC x MR) share L1d (the B one
+about 2/3 of it), the task's packed A block (MC x KC) and a chunk of B panels (KC x NC) about half of L2 each.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ class KernelParams:
     nr_f64: int
     kc: int                   # depth of one K block (B micro-panel KC x NR in L1)
     mc_panels: int            # row panels of MR per task at most (A block MC x KC in L2)
+    nc_panels: int            # B panels of NR swept per A panel (a chunk KC x NC in L2)
+    inplace_a_max_panels: int  # op(a) is read in place, unpacked, when N spans at most this many NR panels
     gemm_small_work: int      # multiply-adds at or below which the GEMM runs unpacked, row by row
     gemm_serial_work: int     # multiply-adds below which the packed GEMM runs on one thread
     elementwise_serial_below: int  # elements below which an elementwise/row/update kernel runs on one thread
@@ -65,8 +67,10 @@ def table_row(isa: str, facts: CpuFacts, source: str) -> KernelParams:
     l1d = facts.l1d.value or DEFAULT_L1D
     l2 = facts.l2.value or DEFAULT_L2
     kc, mc_panels = _blocking(int(l1d), int(l2), mr, nr_f32 * 4)
+    nc_panels = max(4, (int(l2) // 2) // (kc * nr_f32 * 4))
     return KernelParams(isa=isa, vector_bytes=vector_bytes, mr=mr, nr_f32=nr_f32, nr_f64=nr_f64, kc=kc,
-                        mc_panels=mc_panels, gemm_small_work=16 * 16 * 16, gemm_serial_work=1024 * 1024,
+                        mc_panels=mc_panels, nc_panels=nc_panels, inplace_a_max_panels=4, gemm_small_work=16 * 16 * 16,
+                        gemm_serial_work=1024 * 1024,
                         elementwise_serial_below=ELEMENTWISE_SERIAL_BELOW, source=source)
 
 

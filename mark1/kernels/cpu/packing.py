@@ -1,0 +1,140 @@
+"""Packing for the GEMM (gemm.py): op(a) and op(b) copied into the contiguous, zero-padded panels the register
+tile reads, from any strides.
+
+Two tiers, so a plain matmul compiles only the plain copies: `pack_b_copy`/`pack_a_copy` move x as it is;
+`pack_b_panel`/`pack_a_rows` also apply the dense backward's operand transform op(x) = x * act'(x2) (delta
+formed while packing, never stored) and collect column sums (db) of op(b) in the same pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mark1.kernels.cpu._jit import IDENTITY, SIGMOID, jit, typed
+from mark1.kernels.cpu.expmath import activation_slope
+from mark1.kernels.cpu.microkernel import tile_width
+from mark1.kernels.cpu.params import PARAMS
+
+MR = PARAMS.mr
+
+
+@jit
+def operand(x, x2, code, i, k):
+    """x[i, k], times act'(x2[i, k]) when code names an activation (the delta of a backward pass)."""
+    v = x[i, k]
+    if code != IDENTITY:
+        v = v * activation_slope(x2[i, k], code)
+    return v
+
+
+@jit
+def pack_b_copy(b, bp, q):
+    """Column panel q of b, all of K, into bp[q] (K x NR, zero-padded columns)."""
+    nr = bp.shape[2]
+    depth, cols = b.shape
+    c0 = q * nr
+    width = min(nr, cols - c0)
+    panel = bp[q]
+    full = tile_width(bp)
+    if width == full and nr == full:  # the common case: a loop of constant length, unrolled into vector copies
+        for p in range(depth):
+            src = b[p, c0:c0 + full]
+            dst = panel[p]
+            for j in range(full):
+                dst[j] = src[j]
+        return
+    for p in range(depth):
+        src = b[p, c0:c0 + width]
+        dst = panel[p]
+        for j in range(width):
+            dst[j] = src[j]
+        for j in range(width, nr):
+            dst[j] = 0
+
+
+@jit
+def pack_b_panel(b, b2, b_code, bp, q, colsum):
+    """Column panel q of op(b) into bp[q] (zero-padded); colsum += its column sums when colsum is non-empty."""
+    nr = bp.shape[2]
+    depth, cols = b.shape
+    c0 = q * nr
+    width = min(nr, cols - c0)
+    panel = bp[q]
+    if b_code == IDENTITY:
+        pack_b_copy(b, bp, q)
+    elif b_code == SIGMOID and width == nr:  # the dense backward's delta = dy * y(1-y): one branch-free row
+        one = typed(panel[0, 0], 1)
+        for p in range(depth):
+            src = b[p, c0:c0 + nr]
+            ys = b2[p, c0:c0 + nr]
+            dst = panel[p]
+            for j in range(nr):
+                dst[j] = src[j] * (ys[j] * (one - ys[j]))
+    else:
+        for p in range(depth):
+            for j in range(nr):
+                panel[p, j] = operand(b, b2, b_code, p, c0 + j) if j < width else 0
+    if colsum.size:
+        # row by row into a full-width local sum (the padding columns are zero): NR-wide vector adds, where
+        # column by column walked the panel with a stride of NR
+        sums = np.zeros(nr, panel.dtype)
+        for p in range(depth):
+            row = panel[p]
+            for j in range(nr):
+                sums[j] += row[j]
+        for j in range(width):
+            colsum[c0 + j] += sums[j]
+
+
+@jit
+def pack_a_copy(a, ap, first_panel, k0, kc):
+    """Row panels first_panel.. of a[:, k0:k0+kc] into ap (panels x kc x MR, zero-padded rows).
+
+    k outermost: each step writes MR adjacent panel elements instead of MR stride-MR passes; for a = x.T
+    (every dw = x.T @ delta) it also reads MR adjacent elements of a row of x instead of striding down its
+    columns. Measured faster for both layouts (1 thread).
+    """
+    rows = a.shape[0]
+    mr = ap.shape[2]
+    for local in range(ap.shape[0]):
+        panel = ap[local]
+        r0 = (first_panel + local) * mr
+        height = min(mr, rows - r0)
+        if height == MR:  # constant trip count: unrolled
+            for p in range(kc):
+                dst = panel[p]
+                for i in range(MR):
+                    dst[i] = a[r0 + i, k0 + p]
+            continue
+        for p in range(kc):
+            dst = panel[p]
+            for i in range(height):
+                dst[i] = a[r0 + i, k0 + p]
+            for i in range(height, mr):
+                dst[i] = 0
+
+
+@jit
+def pack_a_rows(a, a2, a_code, ap, first_panel, k0, kc):
+    """pack_a_copy of op(a): the transform applied row by row (contiguous reads of dy and y)."""
+    if a_code == IDENTITY:
+        pack_a_copy(a, ap, first_panel, k0, kc)
+        return
+    rows = a.shape[0]
+    mr = ap.shape[2]
+    for local in range(ap.shape[0]):
+        panel = ap[local]
+        r0 = (first_panel + local) * mr
+        for i in range(mr):
+            r = r0 + i
+            if r >= rows:
+                for p in range(kc):
+                    panel[p, i] = 0
+            elif a_code == SIGMOID:  # delta = dy * y(1-y) without the per-element activation branches
+                src = a[r, k0:k0 + kc]
+                ys = a2[r, k0:k0 + kc]
+                for p in range(kc):
+                    panel[p, i] = src[p] * (ys[p] * (typed(ys[p], 1) - ys[p]))
+            else:
+                for p in range(kc):
+                    panel[p, i] = operand(a, a2, a_code, r, k0 + p)
