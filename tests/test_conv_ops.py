@@ -31,6 +31,7 @@ CONV_CASES = [
     (2, 2, 7, 7, 17, 3, 2, 0),         # out channels not a multiple of the register tile
     (1, 12, 6, 6, 3, 5, 1, 2),         # depth 12*5*5 = 300: more than one packed block
     (2, 1, 19, 18, 2, 3, 1, 0),        # 17x16 = 272 output pixels: dW's depth past one block
+    (2, 3, 5, 21, 7, (2, 3), 1, (1, 0)),  # stride 1 (wide rows): rows wider than a panel, unequal padding
 ]
 
 

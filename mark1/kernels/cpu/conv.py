@@ -31,6 +31,7 @@ import numba
 import numpy as np
 from numba import int64, prange
 
+from mark1.kernels.cpu import conv_wide
 from mark1.kernels.cpu import gemm as _gemm
 from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, SIGMOID, jit_inline, per_dtype, readonly, typed
 from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar
@@ -39,6 +40,7 @@ from mark1.kernels.cpu.gemm import micro_tile, micro_tile_out
 MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live in gemm.py
 KC = 256                 # depth of one packed block, as the GEMM (the B panel, KC x NR, stays in L1)
 SERIAL_WORK = 1 << 20    # multiply-adds below which a convolution runs on one thread
+WIDE = True              # stride 1 through conv_wide (contiguous packing); False: the offset-table gather
 
 
 @jit_inline
@@ -351,6 +353,10 @@ def _flat_images(x) -> np.ndarray:
 def conv2d_forward(x, w, b, stride, padding, activation, out):
     n, o = out.shape[:2]
     kh, kw = w.shape[2:]
+    if WIDE and conv_wide.wide_applies(stride):
+        conv_wide.forward(x, w, b, padding, ACTIVATION_CODES[activation], out, pack_rows(w.reshape(o, -1)),
+                          _nr(out.dtype))
+        return
     offsets = tap_offsets(x.shape[2:], out.shape[2:], (kh, kw), stride, padding, _nr(out.dtype))
     conv_gemm(_flat_images(x), offsets, pack_rows(w.reshape(o, -1)), out.reshape(n, o, -1), b,
               ACTIVATION_CODES[activation], kh * kw, x.shape[2] * x.shape[3])

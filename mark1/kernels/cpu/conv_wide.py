@@ -1,0 +1,136 @@
+"""Stride-1 convolution as an implicit GEMM over "wide" output rows: every im2col panel row is a straight copy.
+
+With stride 1, output pixel (r, q) reads input pixel (r + i, q + j) for tap (i, j). Number the output
+pixels as if each output row were as wide as the (zero-padded) input row, v = r * Wp + q, and im2col row
+k = (channel, i, j) becomes the contiguous run xp[channel * plane + i * Wp + j + v] of the flat padded
+image. So packing an NR-pixel B panel is kc contiguous NR-element copies (vector loads and stores) instead
+of kc * NR gathers through a table of offsets; the price is the Wp - OW columns q >= OW of each wide row,
+computed and thrown away (14% of LeNet's first layer, 33% of its second).
+Padding is a zero-padded copy of the input, made once per call; an NR tail keeps the last panel in bounds.
+
+Forward: per image, per NR-wide panel of wide pixels, the MR x NR tiles of W @ panel go into a column
+buffer (all output channels, accumulated over K blocks), then bias and activation are applied on the way
+to the real pixels of out. Measured (1 thread, CPU time, against the offset-table gather of conv.py): forward
+1.6x faster on LeNet's 1->8 k5 layer, 1.4x on its 8->16 k5 layer, 1.15x on a 3->32 k3 p1 layer. The same
+packing for dW's B panels (pixels x taps, δ laid out wide with zeros) measured no faster than the gather
+(those panels are written transposed either way), so dW keeps the gather.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import int64, prange
+
+from mark1.kernels.cpu import gemm as _gemm
+from mark1.kernels.cpu._jit import SIGMOID, jit_inline, per_dtype, readonly, typed
+from mark1.kernels.cpu.expmath import activate, sigmoid_scalar
+from mark1.kernels.cpu.gemm import micro_tile_out
+
+MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live in gemm.py
+KC = 256
+SERIAL_WORK = 1 << 20
+
+
+@jit_inline
+def _cdiv(a, b):
+    return (a + b - 1) // b
+
+
+@jit_inline
+def _pack_wide(xp, n, bp, k0, kc, v0, bases):
+    """bp[:kc, :] = wide im2col rows k0..k0+kc, wide pixels v0..v0+NR: one contiguous run per row."""
+    nr = bp.shape[1]
+    for kk in range(kc):
+        start = bases[k0 + kk] + v0
+        for jj in range(nr):
+            bp[kk, jj] = xp[n, start + jj]
+
+
+def _forward_signature(t):
+    # xp (N, C*Hp*Wp + tail), bases (K,), ap (panels, K, MR), out (N, O, OH*OW), bias, act, wide, out_w
+    return (readonly(t, 2, "C"), readonly(int64, 1, "C"), readonly(t, 3, "C"), t[:, :, ::1], readonly(t, 1), int64,
+            int64, int64)
+
+
+def _forward_work(xp, bases, ap, out, *rest):
+    return out.size * ap.shape[1]
+
+
+@per_dtype(_forward_signature, dtype_arg=3, parallel=True, slp=True, work=_forward_work, serial_below=SERIAL_WORK)
+def conv_wide_forward(xp, bases, ap, out, bias, act, wide, out_w):
+    """out[n] = act(W @ im2col(xp[n]) + bias[:, None]) for every image n, in parallel over images."""
+    batch, rows, spots = out.shape
+    row_panels, depth = ap.shape[0], ap.shape[1]
+    nr = NR_F32 if out.itemsize == 4 else NR_F64
+    out_h = spots // out_w
+    virtual = (out_h - 1) * wide + out_w
+    k_blocks = _cdiv(depth, KC)
+    kc_max = _cdiv(depth, k_blocks)
+    for n in prange(batch):
+        target = out[n]
+        bp = np.empty((kc_max, nr), out.dtype)
+        acc = np.empty((row_panels * MR, nr), out.dtype)
+        for v0 in range(0, virtual, nr):
+            for kb in range(k_blocks):
+                k0 = kb * kc_max
+                kc = min(kc_max, depth - k0)
+                _pack_wide(xp, n, bp, k0, kc, v0, bases)
+                for ir in range(row_panels):
+                    micro_tile_out(kc, ap[ir, k0:k0 + kc], bp, acc, np.uint64(ir * MR), np.uint64(0), kb > 0)
+            _store_wide(acc, target, v0, min(nr, virtual - v0), wide, out_w, bias, act)
+
+
+@jit_inline
+def _store_wide(acc, target, v0, width, wide, out_w, bias, act):
+    """target[o, r*OW + q] = act(acc[o, jj] + bias[o]) for the wide pixels v0 + jj = r*Wp + q with q < OW."""
+    r, q = v0 // wide, v0 % wide
+    jj = 0
+    while jj < width:
+        run = min(width - jj, out_w - q) if q < out_w else 0
+        if run > 0:
+            p = r * out_w + q
+            for o in range(target.shape[0]):
+                bo = bias[o] if bias.size else typed(acc[0, 0], 0)
+                if act == SIGMOID:
+                    for t in range(run):
+                        target[o, p + t] = sigmoid_scalar(acc[o, jj + t] + bo)
+                else:
+                    for t in range(run):
+                        target[o, p + t] = activate(acc[o, jj + t] + bo, act)
+        step = max(run, min(width - jj, wide - q))  # past the run, then past the thrown-away columns
+        jj += step
+        q += step
+        if q >= wide:
+            r, q = r + 1, q - wide
+
+
+def padded_flat(x: np.ndarray, padding: tuple, padded_hw: tuple, tail: int) -> np.ndarray:
+    """x (N, C, H, W) placed at (top, left) in zero planes of padded_hw = (H + top + bottom, W + left + right),
+    as (N, C*Hp*Wp + tail), C-contiguous: the tail keeps a last NR-wide panel's reads inside the array."""
+    n, c, h, w = x.shape
+    (pt, pl), (hp, wp) = padding, padded_hw
+    flat = np.zeros((n, c * hp * wp + tail), x.dtype)
+    flat[:, :c * hp * wp].reshape(n, c, hp, wp)[:, :, pt:pt + h, pl:pl + w] = x
+    return flat
+
+
+def wide_bases(channels: int, kernel: tuple, image_hw: tuple) -> np.ndarray:
+    """(C*kh*kw,) int64: where im2col row k = (channel, i, j) starts in the flat padded image."""
+    (kh, kw), (hp, wp) = kernel, image_hw
+    ch, i, j = np.meshgrid(np.arange(channels), np.arange(kh), np.arange(kw), indexing="ij")
+    return (ch * hp * wp + i * wp + j).reshape(-1).astype(np.int64)
+
+
+def wide_applies(stride: tuple) -> bool:
+    return stride == (1, 1)
+
+
+def forward(x, w, b, padding, code, out, rows_packed, nr):
+    """The stride-1 forward (conv.conv2d_forward's contract) with wide rows; rows_packed is pack_rows(W)."""
+    n, o, out_h, out_w = out.shape
+    kh, kw = w.shape[2:]
+    padded_hw = (out_h + kh - 1, out_w + kw - 1)
+    xp = padded_flat(x, padding, padded_hw, nr)
+    conv_wide_forward(xp, wide_bases(w.shape[1], (kh, kw), padded_hw), rows_packed, out.reshape(n, o, -1), b, code,
+                      padded_hw[1], out_w)
+
