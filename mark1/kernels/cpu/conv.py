@@ -31,7 +31,7 @@ import numba
 import numpy as np
 from numba import int64, prange
 
-from mark1.kernels.cpu import conv_wide
+from mark1.kernels.cpu import conv_dw_lanes, conv_wide
 from mark1.kernels.cpu import gemm as _gemm
 from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, SIGMOID, jit_inline, per_dtype, readonly, typed
 from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar
@@ -40,6 +40,7 @@ from mark1.kernels.cpu.gemm import micro_tile, micro_tile_out
 MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live in gemm.py
 KC = 256                 # depth of one packed block, as the GEMM (the B panel, KC x NR, stays in L1)
 SERIAL_WORK = 1 << 20    # multiply-adds below which a convolution runs on one thread
+DW_LANES_MAX = 512  # weights (O*C*kh*kw) up to which stride-1 dW runs as lane-wise sums (conv_dw_lanes)
 WIDE = True              # stride 1 through conv_wide (contiguous packing); False: the offset-table gather
 
 
@@ -370,14 +371,17 @@ def conv2d_backward(x, w, y, dy, stride, padding, activation, dx, dw, db):
     k = c * kh * kw
     serial = n * o * k * dy.shape[2] * dy.shape[3] < SERIAL_WORK
     threads = 1 if serial else max(1, min(numba.get_num_threads(), n))  # one buffer per thread: 1 runs serially
-    parts = np.zeros((threads, -(-o // MR) * MR, -(-k // nr) * nr), dw.dtype)
-    db_parts = np.zeros(parts.shape[:2], dw.dtype)
     keep = dx is not None and code != IDENTITY
     delta = np.empty(dy.shape, dy.dtype) if keep else np.empty((0, 0, 0, 0), dy.dtype)
-    offsets = tap_offsets(x.shape[2:], dy.shape[2:], (kh, kw), stride, padding, nr)
-    conv_dw(_flat_images(x), offsets, y, dy, code, parts, db_parts, kh * kw, x.shape[2] * x.shape[3], delta)
-    dw[...] = parts.sum(axis=0)[:o, :k].reshape(dw.shape)
-    db[...] = db_parts.sum(axis=0)[:o]
+    if conv_wide.wide_applies(stride) and o * k <= DW_LANES_MAX:
+        conv_dw_lanes.weight_gradient(x, w, y, dy, padding, code, threads, delta, dw, db)
+    else:
+        parts = np.zeros((threads, -(-o // MR) * MR, -(-k // nr) * nr), dw.dtype)
+        db_parts = np.zeros(parts.shape[:2], dw.dtype)
+        offsets = tap_offsets(x.shape[2:], dy.shape[2:], (kh, kw), stride, padding, nr)
+        conv_dw(_flat_images(x), offsets, y, dy, code, parts, db_parts, kh * kw, x.shape[2] * x.shape[3], delta)
+        dw[...] = parts.sum(axis=0)[:o, :k].reshape(dw.shape)
+        db[...] = db_parts.sum(axis=0)[:o]
     if dx is None:
         return
     dx.fill(0)
