@@ -85,7 +85,8 @@ def test_conv2d_empty_batch(backend):
 
 
 # (shape, kernel, stride): odd sizes, overlapping windows, a window that does not tile the image
-POOL_CASES = [((2, 3, 7, 5), 2, None), ((1, 2, 9, 8), 3, 2), ((2, 1, 6, 7), (3, 2), (1, 2)), ((3, 2, 4, 4), 4, 1)]
+POOL_CASES = [((2, 3, 7, 5), 2, None), ((1, 2, 9, 8), 3, 2), ((2, 1, 6, 7), (3, 2), (1, 2)), ((3, 2, 4, 4), 4, 1),
+              ((2, 2, 5, 6), 2, 1), ((1, 3, 6, 9), 2, None)]  # 2x2: the unrolled max window, overlapping, strided
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
