@@ -34,6 +34,7 @@ from numba import int64, prange
 from mark1.kernels.cpu import conv_dw_lanes, conv_wide
 from mark1.kernels.cpu import gemm as _gemm
 from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, SIGMOID, jit_inline, per_dtype, readonly, typed
+from mark1.kernels.cpu.conv_wide import pack_rows
 from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar
 from mark1.kernels.cpu.gemm import micro_tile, micro_tile_out
 
@@ -318,15 +319,6 @@ def conv_dx(delta, ap, dx, kh, kw, sh, sw, pt, pl):
                                      run_row[r] * sh + i - pt, run_col[r] * sw + j - pl, sw)
 
 
-def pack_rows(a: np.ndarray) -> np.ndarray:
-    """a (M, K) as MR-row panels (ceil(M / MR), K, MR), zero-padded: the micro-kernel's A operand."""
-    m, k = a.shape
-    panels = -(-m // MR)
-    padded = np.zeros((panels * MR, k), a.dtype)
-    padded[:m] = a
-    return np.ascontiguousarray(padded.reshape(panels, MR, k).transpose(0, 2, 1))
-
-
 def tap_offsets(image: tuple, out_hw: tuple, kernel: tuple, stride: tuple, padding: tuple, nr: int) -> np.ndarray:
     """(kh*kw, P rounded up to NR) int64: for kernel tap (i, j) and output pixel p = (r, q), the flat offset
     (r*sh + i - top) * W + q*sw + j - left of the input pixel it reads within one channel's plane, or -1 where
@@ -383,6 +375,9 @@ def conv2d_backward(x, w, y, dy, stride, padding, activation, dx, dw, db):
         dw[...] = parts.sum(axis=0)[:o, :k].reshape(dw.shape)
         db[...] = db_parts.sum(axis=0)[:o]
     if dx is None:
+        return
+    if WIDE and conv_wide.wide_applies(stride):
+        conv_wide.input_gradient(delta if keep else dy, w, padding, dx)
         return
     dx.fill(0)
     conv_dx(delta if keep else dy, pack_rows(w.reshape(o, k).T), dx, kh, kw, *stride, *padding)

@@ -13,7 +13,11 @@ buffer (all output channels, accumulated over K blocks), then bias and activatio
 to the real pixels of out. Measured (1 thread, CPU time, against the offset-table gather of conv.py): forward
 1.6x faster on LeNet's 1->8 k5 layer, 1.4x on its 8->16 k5 layer, 1.15x on a 3->32 k3 p1 layer. The same
 packing for dW's B panels (pixels x taps, δ laid out wide with zeros) measured no faster than the gather
-(those panels are written transposed either way), so dW keeps the gather.
+(those panels are written transposed either way), so dW keeps the gather (or conv_dw_lanes for few weights).
+dx = col2im(Wᵀ δ) over wide pixels: row k of each tile adds onto one contiguous run of the zero-padded dx,
+so the run-by-run bounds work of conv.conv_dx's col2im goes (its depth is only O, so that work was most of
+the time): 1.25x faster on LeNet's 8->16 k5, 1.5x on 1->8 k5, 1.15x on 3->32 k3, though it multiplies
+the thrown-away columns too.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from numba import int64, prange
 from mark1.kernels.cpu import gemm as _gemm
 from mark1.kernels.cpu._jit import SIGMOID, jit_inline, per_dtype, readonly, typed
 from mark1.kernels.cpu.expmath import activate, sigmoid_scalar
-from mark1.kernels.cpu.gemm import micro_tile_out
+from mark1.kernels.cpu.gemm import micro_tile, micro_tile_out
 
 MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live in gemm.py
 KC = 256
@@ -104,6 +108,15 @@ def _store_wide(acc, target, v0, width, wide, out_w, bias, act):
             r, q = r + 1, q - wide
 
 
+def pack_rows(a: np.ndarray) -> np.ndarray:
+    """a (M, K) as MR-row panels (ceil(M / MR), K, MR), zero-padded: the micro-kernel's A operand."""
+    m, k = a.shape
+    panels = -(-m // MR)
+    padded = np.zeros((panels * MR, k), a.dtype)
+    padded[:m] = a
+    return np.ascontiguousarray(padded.reshape(panels, MR, k).transpose(0, 2, 1))
+
+
 def padded_flat(x: np.ndarray, padding: tuple, padded_hw: tuple, tail: int) -> np.ndarray:
     """x (N, C, H, W) placed at (top, left) in zero planes of padded_hw = (H + top + bottom, W + left + right),
     as (N, C*Hp*Wp + tail), C-contiguous: the tail keeps a last NR-wide panel's reads inside the array."""
@@ -134,3 +147,54 @@ def forward(x, w, b, padding, code, out, rows_packed, nr):
     conv_wide_forward(xp, wide_bases(w.shape[1], (kh, kw), padded_hw), rows_packed, out.reshape(n, o, -1), b, code,
                       padded_hw[1], out_w)
 
+
+
+def _dx_signature(t):
+    # delta (N, O, OH, OW), ap (panels over C*kh*kw, O, MR), bases (K,), dxp (N, C*Hp*Wp + tail) zeroed, wide
+    return (readonly(t, 4), readonly(t, 3, "C"), readonly(int64, 1, "C"), t[:, ::1], int64)
+
+
+def _dx_work(delta, ap, *rest):
+    return delta.size * ap.shape[0] * MR
+
+
+@per_dtype(_dx_signature, dtype_arg=3, parallel=True, slp=True, work=_dx_work, serial_below=SERIAL_WORK)
+def conv_wide_dx(delta, ap, bases, dxp, wide):
+    """dxp[n] += col2im(Wᵀ δ_n) over wide pixels, in parallel over images: row k of a tile of Wᵀ δ_n adds onto
+    the contiguous run dxp[n, bases[k] + v0 : + NR] (no runs, no bounds: the padding absorbs the edges)."""
+    batch, depth, out_h, out_w = delta.shape
+    rows = bases.shape[0]
+    nr = NR_F32 if dxp.itemsize == 4 else NR_F64
+    virtual = (out_h - 1) * wide + out_w
+    panels = _cdiv(virtual, nr)
+    k_blocks = _cdiv(depth, KC)
+    kc_max = _cdiv(depth, k_blocks)
+    for n in prange(batch):
+        dw = np.zeros((depth, panels * nr), dxp.dtype)  # δ_n laid out wide: zero in the thrown-away columns
+        for o in range(depth):
+            for a in range(out_h):
+                for b in range(out_w):
+                    dw[o, a * wide + b] = delta[n, o, a, b]
+        t = np.empty((MR, nr), dxp.dtype)
+        for v0 in range(0, panels * nr, nr):
+            bp = dw[:, v0:v0 + nr]
+            for kb in range(k_blocks):
+                k0 = kb * kc_max
+                kc = min(kc_max, depth - k0)
+                for ir in range(ap.shape[0]):
+                    micro_tile(kc, ap[ir, k0:k0 + kc], bp[k0:k0 + kc], t)
+                    for m in range(min(MR, rows - ir * MR)):
+                        start = bases[ir * MR + m] + v0
+                        for jj in range(nr):
+                            dxp[n, start + jj] += t[m, jj]
+
+
+def input_gradient(delta, w, padding, dx) -> None:
+    """dx of a stride-1 convolution (conv.conv_dx's contract, dx need not be zeroed) from wide pixels."""
+    o, c, kh, kw = w.shape
+    n, _, h, wd = dx.shape
+    (pt, pl), nr = padding, (NR_F32 if dx.dtype == np.float32 else NR_F64)
+    padded_hw = (delta.shape[2] + kh - 1, delta.shape[3] + kw - 1)
+    dxp = np.zeros((n, c * padded_hw[0] * padded_hw[1] + nr), dx.dtype)
+    conv_wide_dx(delta, pack_rows(w.reshape(o, -1).T), wide_bases(c, (kh, kw), padded_hw), dxp, padded_hw[1])
+    dx[...] = dxp[:, :c * padded_hw[0] * padded_hw[1]].reshape(n, c, *padded_hw)[:, :, pt:pt + h, pl:pl + wd]
