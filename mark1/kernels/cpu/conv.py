@@ -1,5 +1,8 @@
 """conv2d forward and backward as implicit GEMMs on the GEMM's micro-kernel: the im2col matrix is never stored.
 
+Stride 1 (nearly every layer) goes through conv_wide.py (forward and dx over "wide" output rows: contiguous
+packing) and, for few weights, conv_dw_lanes.py (dW); the kernels below serve every stride and dW.
+
 Forward, per image n: out[n] (O, OH*OW) = W (O, C*kh*kw) @ cols_n, where column p of cols_n is output pixel
 p's receptive field. W is packed once into MR-row panels; cols_n is formed NR columns at a time, straight
 from the image, in the step that packs the micro-kernel's B panel (`_pack_taps`), so only one kc x NR
@@ -34,20 +37,13 @@ from numba import int64, prange
 from mark1.kernels.cpu import conv_dw_lanes, conv_wide
 from mark1.kernels.cpu import gemm as _gemm
 from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, SIGMOID, jit_inline, per_dtype, readonly, typed
-from mark1.kernels.cpu.conv_wide import pack_rows
+from mark1.kernels.cpu.conv_wide import KC, SERIAL_WORK, cdiv, forward_work, pack_rows
 from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar
 from mark1.kernels.cpu.gemm import micro_tile, micro_tile_out
 
 MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live in gemm.py
-KC = 256                 # depth of one packed block, as the GEMM (the B panel, KC x NR, stays in L1)
-SERIAL_WORK = 1 << 20    # multiply-adds below which a convolution runs on one thread
 DW_LANES_MAX = 512  # weights (O*C*kh*kw) up to which stride-1 dW runs as lane-wise sums (conv_dw_lanes)
 WIDE = True              # stride 1 through conv_wide (contiguous packing); False: the offset-table gather
-
-
-@jit_inline
-def _cdiv(a, b):
-    return (a + b - 1) // b
 
 
 @jit_inline
@@ -139,18 +135,14 @@ def _gemm_signature(t):
             int64, int64)
 
 
-def _gemm_work(xf, offsets, ap, out, *rest):
-    return out.size * ap.shape[1]
-
-
-@per_dtype(_gemm_signature, dtype_arg=3, parallel=True, slp=True, work=_gemm_work, serial_below=SERIAL_WORK)
+@per_dtype(_gemm_signature, dtype_arg=3, parallel=True, slp=True, work=forward_work, serial_below=SERIAL_WORK)
 def conv_gemm(xf, offsets, ap, out, bias, act, taps, plane):
     """out[n] = act(A @ im2col(src[n]) + bias[:, None]) for every image n, in parallel over images."""
     batch, rows, cols = out.shape
     row_panels, depth = ap.shape[0], ap.shape[1]
     nr = NR_F32 if out.itemsize == 4 else NR_F64
-    k_blocks = _cdiv(depth, KC)
-    kc_max = _cdiv(depth, k_blocks)
+    k_blocks = cdiv(depth, KC)
+    kc_max = cdiv(depth, k_blocks)
     epilogue = bias.size > 0 or act != IDENTITY
     for n in prange(batch):
         target = out[n]
@@ -240,8 +232,8 @@ def conv_dw(xf, offsets, y, dy, act, parts, db_parts, taps, plane, delta_out):
     threads, o_pad, k_pad = parts.shape
     nr = NR_F32 if parts.itemsize == 4 else NR_F64
     row_panels = o_pad // MR
-    p_blocks = _cdiv(spots, KC)
-    kc_max = _cdiv(spots, p_blocks)
+    p_blocks = cdiv(spots, KC)
+    kc_max = cdiv(spots, p_blocks)
     for task in prange(threads):
         ap = np.empty((row_panels, kc_max, MR), parts.dtype)
         bp = np.empty((kc_max, nr), parts.dtype)
@@ -286,8 +278,8 @@ def conv_dx(delta, ap, dx, kh, kw, sh, sw, pt, pl):
     rows = dx.shape[1] * kh * kw
     taps = kh * kw
     nr = NR_F32 if dx.itemsize == 4 else NR_F64
-    k_blocks = _cdiv(depth, KC)
-    kc_max = _cdiv(depth, k_blocks)
+    k_blocks = cdiv(depth, KC)
+    kc_max = cdiv(depth, k_blocks)
     for n in prange(batch):
         bp = np.empty((depth, nr), dx.dtype)
         t = np.empty((MR, nr), dx.dtype)

@@ -31,12 +31,12 @@ from mark1.kernels.cpu.expmath import activate, sigmoid_scalar
 from mark1.kernels.cpu.gemm import micro_tile, micro_tile_out
 
 MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live in gemm.py
-KC = 256
-SERIAL_WORK = 1 << 20
+KC = 256                 # depth of one packed block, as the GEMM (the B panel, KC x NR, stays in L1)
+SERIAL_WORK = 1 << 20    # multiply-adds below which a convolution runs on one thread
 
 
 @jit_inline
-def _cdiv(a, b):
+def cdiv(a, b):
     return (a + b - 1) // b
 
 
@@ -56,11 +56,12 @@ def _forward_signature(t):
             int64, int64)
 
 
-def _forward_work(xp, bases, ap, out, *rest):
+def forward_work(xp, offsets, ap, out, *rest):
+    """Multiply-adds of a forward convolution (both forward kernels' first four arguments)."""
     return out.size * ap.shape[1]
 
 
-@per_dtype(_forward_signature, dtype_arg=3, parallel=True, slp=True, work=_forward_work, serial_below=SERIAL_WORK)
+@per_dtype(_forward_signature, dtype_arg=3, parallel=True, slp=True, work=forward_work, serial_below=SERIAL_WORK)
 def conv_wide_forward(xp, bases, ap, out, bias, act, wide, out_w):
     """out[n] = act(W @ im2col(xp[n]) + bias[:, None]) for every image n, in parallel over images."""
     batch, rows, spots = out.shape
@@ -68,8 +69,8 @@ def conv_wide_forward(xp, bases, ap, out, bias, act, wide, out_w):
     nr = NR_F32 if out.itemsize == 4 else NR_F64
     out_h = spots // out_w
     virtual = (out_h - 1) * wide + out_w
-    k_blocks = _cdiv(depth, KC)
-    kc_max = _cdiv(depth, k_blocks)
+    k_blocks = cdiv(depth, KC)
+    kc_max = cdiv(depth, k_blocks)
     for n in prange(batch):
         target = out[n]
         bp = np.empty((kc_max, nr), out.dtype)
@@ -166,18 +167,18 @@ def conv_wide_dx(delta, ap, bases, dxp, wide):
     rows = bases.shape[0]
     nr = NR_F32 if dxp.itemsize == 4 else NR_F64
     virtual = (out_h - 1) * wide + out_w
-    panels = _cdiv(virtual, nr)
-    k_blocks = _cdiv(depth, KC)
-    kc_max = _cdiv(depth, k_blocks)
+    panels = cdiv(virtual, nr)
+    k_blocks = cdiv(depth, KC)
+    kc_max = cdiv(depth, k_blocks)
     for n in prange(batch):
-        dw = np.zeros((depth, panels * nr), dxp.dtype)  # δ_n laid out wide: zero in the thrown-away columns
+        spread = np.zeros((depth, panels * nr), dxp.dtype)  # δ_n laid out wide: zero in the thrown-away columns
         for o in range(depth):
             for a in range(out_h):
                 for b in range(out_w):
-                    dw[o, a * wide + b] = delta[n, o, a, b]
+                    spread[o, a * wide + b] = delta[n, o, a, b]
         t = np.empty((MR, nr), dxp.dtype)
         for v0 in range(0, panels * nr, nr):
-            bp = dw[:, v0:v0 + nr]
+            bp = spread[:, v0:v0 + nr]
             for kb in range(k_blocks):
                 k0 = kb * kc_max
                 kc = min(kc_max, depth - k0)
