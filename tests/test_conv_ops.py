@@ -31,6 +31,7 @@ CONV_CASES = [
     (2, 2, 7, 7, 17, 3, 2, 0),         # out channels not a multiple of the register tile
     (1, 12, 6, 6, 3, 5, 1, 2),         # depth 12*5*5 = 300: more than one packed block
     (2, 1, 19, 18, 2, 3, 1, 0),        # 17x16 = 272 output pixels: dW's depth past one block
+    (2, 3, 5, 21, 7, (2, 3), 1, (1, 0)),  # stride 1 (wide rows): rows wider than a panel, unequal padding
 ]
 
 
@@ -84,7 +85,8 @@ def test_conv2d_empty_batch(backend):
 
 
 # (shape, kernel, stride): odd sizes, overlapping windows, a window that does not tile the image
-POOL_CASES = [((2, 3, 7, 5), 2, None), ((1, 2, 9, 8), 3, 2), ((2, 1, 6, 7), (3, 2), (1, 2)), ((3, 2, 4, 4), 4, 1)]
+POOL_CASES = [((2, 3, 7, 5), 2, None), ((1, 2, 9, 8), 3, 2), ((2, 1, 6, 7), (3, 2), (1, 2)), ((3, 2, 4, 4), 4, 1),
+              ((2, 2, 5, 6), 2, 1), ((1, 3, 6, 9), 2, None)]  # 2x2: the unrolled max window, overlapping, strided
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -1,5 +1,8 @@
 """conv2d forward and backward as implicit GEMMs on the GEMM's micro-kernel: the im2col matrix is never stored.
 
+Stride 1 (nearly every layer) goes through conv_wide.py (forward and dx over "wide" output rows: contiguous
+packing) and, for few weights, conv_dw_lanes.py (dW); the kernels below serve every stride and dW.
+
 Forward, per image n: out[n] (O, OH*OW) = W (O, C*kh*kw) @ cols_n, where column p of cols_n is output pixel
 p's receptive field. W is packed once into MR-row panels; cols_n is formed NR columns at a time, straight
 from the image, in the step that packs the micro-kernel's B panel (`_pack_taps`), so only one kc x NR
@@ -31,19 +34,16 @@ import numba
 import numpy as np
 from numba import int64, prange
 
+from mark1.kernels.cpu import conv_dw_lanes, conv_wide
 from mark1.kernels.cpu import gemm as _gemm
 from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, SIGMOID, jit_inline, per_dtype, readonly, typed
+from mark1.kernels.cpu.conv_wide import KC, SERIAL_WORK, cdiv, forward_work, pack_rows
 from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar
 from mark1.kernels.cpu.gemm import micro_tile, micro_tile_out
 
 MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live in gemm.py
-KC = 256                 # depth of one packed block, as the GEMM (the B panel, KC x NR, stays in L1)
-SERIAL_WORK = 1 << 20    # multiply-adds below which a convolution runs on one thread
-
-
-@jit_inline
-def _cdiv(a, b):
-    return (a + b - 1) // b
+DW_LANES_MAX = 512  # weights (O*C*kh*kw) up to which stride-1 dW runs as lane-wise sums (conv_dw_lanes)
+WIDE = True              # stride 1 through conv_wide (contiguous packing); False: the offset-table gather
 
 
 @jit_inline
@@ -135,18 +135,14 @@ def _gemm_signature(t):
             int64, int64)
 
 
-def _gemm_work(xf, offsets, ap, out, *rest):
-    return out.size * ap.shape[1]
-
-
-@per_dtype(_gemm_signature, dtype_arg=3, parallel=True, slp=True, work=_gemm_work, serial_below=SERIAL_WORK)
+@per_dtype(_gemm_signature, dtype_arg=3, parallel=True, slp=True, work=forward_work, serial_below=SERIAL_WORK)
 def conv_gemm(xf, offsets, ap, out, bias, act, taps, plane):
     """out[n] = act(A @ im2col(src[n]) + bias[:, None]) for every image n, in parallel over images."""
     batch, rows, cols = out.shape
     row_panels, depth = ap.shape[0], ap.shape[1]
     nr = NR_F32 if out.itemsize == 4 else NR_F64
-    k_blocks = _cdiv(depth, KC)
-    kc_max = _cdiv(depth, k_blocks)
+    k_blocks = cdiv(depth, KC)
+    kc_max = cdiv(depth, k_blocks)
     epilogue = bias.size > 0 or act != IDENTITY
     for n in prange(batch):
         target = out[n]
@@ -236,8 +232,8 @@ def conv_dw(xf, offsets, y, dy, act, parts, db_parts, taps, plane, delta_out):
     threads, o_pad, k_pad = parts.shape
     nr = NR_F32 if parts.itemsize == 4 else NR_F64
     row_panels = o_pad // MR
-    p_blocks = _cdiv(spots, KC)
-    kc_max = _cdiv(spots, p_blocks)
+    p_blocks = cdiv(spots, KC)
+    kc_max = cdiv(spots, p_blocks)
     for task in prange(threads):
         ap = np.empty((row_panels, kc_max, MR), parts.dtype)
         bp = np.empty((kc_max, nr), parts.dtype)
@@ -282,8 +278,8 @@ def conv_dx(delta, ap, dx, kh, kw, sh, sw, pt, pl):
     rows = dx.shape[1] * kh * kw
     taps = kh * kw
     nr = NR_F32 if dx.itemsize == 4 else NR_F64
-    k_blocks = _cdiv(depth, KC)
-    kc_max = _cdiv(depth, k_blocks)
+    k_blocks = cdiv(depth, KC)
+    kc_max = cdiv(depth, k_blocks)
     for n in prange(batch):
         bp = np.empty((depth, nr), dx.dtype)
         t = np.empty((MR, nr), dx.dtype)
@@ -315,15 +311,6 @@ def conv_dx(delta, ap, dx, kh, kw, sh, sw, pt, pl):
                                      run_row[r] * sh + i - pt, run_col[r] * sw + j - pl, sw)
 
 
-def pack_rows(a: np.ndarray) -> np.ndarray:
-    """a (M, K) as MR-row panels (ceil(M / MR), K, MR), zero-padded: the micro-kernel's A operand."""
-    m, k = a.shape
-    panels = -(-m // MR)
-    padded = np.zeros((panels * MR, k), a.dtype)
-    padded[:m] = a
-    return np.ascontiguousarray(padded.reshape(panels, MR, k).transpose(0, 2, 1))
-
-
 def tap_offsets(image: tuple, out_hw: tuple, kernel: tuple, stride: tuple, padding: tuple, nr: int) -> np.ndarray:
     """(kh*kw, P rounded up to NR) int64: for kernel tap (i, j) and output pixel p = (r, q), the flat offset
     (r*sh + i - top) * W + q*sw + j - left of the input pixel it reads within one channel's plane, or -1 where
@@ -351,6 +338,10 @@ def _flat_images(x) -> np.ndarray:
 def conv2d_forward(x, w, b, stride, padding, activation, out):
     n, o = out.shape[:2]
     kh, kw = w.shape[2:]
+    if WIDE and conv_wide.wide_applies(stride):
+        conv_wide.forward(x, w, b, padding, ACTIVATION_CODES[activation], out, pack_rows(w.reshape(o, -1)),
+                          _nr(out.dtype))
+        return
     offsets = tap_offsets(x.shape[2:], out.shape[2:], (kh, kw), stride, padding, _nr(out.dtype))
     conv_gemm(_flat_images(x), offsets, pack_rows(w.reshape(o, -1)), out.reshape(n, o, -1), b,
               ACTIVATION_CODES[activation], kh * kw, x.shape[2] * x.shape[3])
@@ -364,15 +355,21 @@ def conv2d_backward(x, w, y, dy, stride, padding, activation, dx, dw, db):
     k = c * kh * kw
     serial = n * o * k * dy.shape[2] * dy.shape[3] < SERIAL_WORK
     threads = 1 if serial else max(1, min(numba.get_num_threads(), n))  # one buffer per thread: 1 runs serially
-    parts = np.zeros((threads, -(-o // MR) * MR, -(-k // nr) * nr), dw.dtype)
-    db_parts = np.zeros(parts.shape[:2], dw.dtype)
     keep = dx is not None and code != IDENTITY
     delta = np.empty(dy.shape, dy.dtype) if keep else np.empty((0, 0, 0, 0), dy.dtype)
-    offsets = tap_offsets(x.shape[2:], dy.shape[2:], (kh, kw), stride, padding, nr)
-    conv_dw(_flat_images(x), offsets, y, dy, code, parts, db_parts, kh * kw, x.shape[2] * x.shape[3], delta)
-    dw[...] = parts.sum(axis=0)[:o, :k].reshape(dw.shape)
-    db[...] = db_parts.sum(axis=0)[:o]
+    if conv_wide.wide_applies(stride) and o * k <= DW_LANES_MAX:
+        conv_dw_lanes.weight_gradient(x, w, y, dy, padding, code, threads, delta, dw, db)
+    else:
+        parts = np.zeros((threads, -(-o // MR) * MR, -(-k // nr) * nr), dw.dtype)
+        db_parts = np.zeros(parts.shape[:2], dw.dtype)
+        offsets = tap_offsets(x.shape[2:], dy.shape[2:], (kh, kw), stride, padding, nr)
+        conv_dw(_flat_images(x), offsets, y, dy, code, parts, db_parts, kh * kw, x.shape[2] * x.shape[3], delta)
+        dw[...] = parts.sum(axis=0)[:o, :k].reshape(dw.shape)
+        db[...] = db_parts.sum(axis=0)[:o]
     if dx is None:
+        return
+    if WIDE and conv_wide.wide_applies(stride):
+        conv_wide.input_gradient(delta if keep else dy, w, padding, dx)
         return
     dx.fill(0)
     conv_dx(delta if keep else dy, pack_rows(w.reshape(o, k).T), dx, kh, kw, *stride, *padding)
