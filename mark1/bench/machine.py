@@ -131,9 +131,10 @@ def _slug(text: str) -> str:
 
 
 def machine_slug() -> str:
-    """File-name-safe, hostname-free: CPU model and core count, plus the GPU's name where there is one."""
+    """File-name-safe, hostname-free: CPU model, the kernel path it runs (two CPUs that report one model name,
+    as VMs often do, still differ there) and core count, plus the GPU's name where there is one."""
     gpu = gpu_info()
-    slug = f"{_slug(cpu_model())}-{cpu_count()}c"
+    slug = f"{_slug(cpu_model())}-{cpu_facts().isa}-{cpu_count()}c"
     return f"{slug}_{_slug(gpu['name'])}" if gpu else slug
 
 
