@@ -198,8 +198,11 @@ def set_threads(n: int) -> dict:
     try:
         import numba
 
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-        settings["numba"] = numba.get_num_threads()
+        from mark1 import threads  # starts numba's pool as mark1 always does (its threading layer, its wait)
+
+        threads.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        settings["numba"] = threads.get_num_threads()
+        settings["numba_layer"] = numba.threading_layer()
     except ImportError:
         pass
     try:
