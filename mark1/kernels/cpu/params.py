@@ -30,6 +30,11 @@ DEFAULT_L2 = 512 << 10
 # sleep after ~20 us); at 2^16 two threads beat one for every activation in back-to-back calls (relu
 # 7.6 -> ~5 us, sigmoid 21 -> 13 us), while a lone call after idle pays the 25 us wake-up, hence no lower.
 ELEMENTWISE_SERIAL_BELOW = 1 << 16
+# The packed GEMM runs on one thread below this many multiply-adds. Measured on 2 vCPUs (Xeon, AVX-512, numba
+# on TBB), median us serial / threaded: 256x128x64 (2.1 M) 31 / 38, 128x256x128 (4.2 M) 63 / 68,
+# 64x784x256 (12.8 M) 249 / 181, 256x256x256 (16.8 M) 217 / 138: a parallel region's wake-up and join cost
+# more than half a 4 M product, so the break-even lies between 4 M and 12 M.
+GEMM_SERIAL_WORK = 1 << 23
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ def table_row(isa: str, facts: CpuFacts, source: str) -> KernelParams:
     nc_panels = max(4, (int(l2) // 2) // (kc * nr_f32 * 4))
     return KernelParams(isa=isa, vector_bytes=vector_bytes, mr=mr, nr_f32=nr_f32, nr_f64=nr_f64, kc=kc,
                         mc_panels=mc_panels, nc_panels=nc_panels, inplace_a_max_panels=4, gemm_small_work=16 * 16 * 16,
-                        gemm_serial_work=1024 * 1024,
+                        gemm_serial_work=GEMM_SERIAL_WORK,
                         elementwise_serial_below=ELEMENTWISE_SERIAL_BELOW, source=source)
 
 
