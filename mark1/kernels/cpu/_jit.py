@@ -98,7 +98,7 @@ class PerDtype:
         self.work = work or (lambda *args: args[dtype_arg].size)
         self.serial_below = serial_below if options.get("parallel") else 0
         self.dispatcher = njit(**{**JIT, **options})(func)
-        self.serial = njit(**{**JIT, **options, "parallel": False})(_renamed(func, "_serial"))
+        self.serial = njit(**{**JIT, **options, "parallel": False})(renamed(func, "_serial"))
         self.compiled: set = set()
         self._lock = threading.Lock()  # two threads' first calls must not race on _can_compile
         for d in (self.dispatcher, self.serial):
@@ -155,11 +155,14 @@ class CompileEvent:
 COMPILE_LOG: list[CompileEvent] = []
 
 
-def _renamed(func, suffix: str):
+def renamed(func, suffix: str, **constants):
     """A copy of func under another qualname: numba's on-disk cache is keyed by qualname, not by flags,
-    so the serial twin needs its own name or it would overwrite the parallel version's cache entry."""
-    twin = types.FunctionType(func.__code__, func.__globals__, func.__name__ + suffix, func.__defaults__,
-                              func.__closure__)
+    so the serial twin needs its own name or it would overwrite the parallel version's cache entry.
+
+    `constants` are added to the copy's globals, which numba treats as compile-time constants: branches on
+    them are pruned before typing, so each variant compiles only its own code (gemm.py's variants)."""
+    scope = {**func.__globals__, **constants} if constants else func.__globals__
+    twin = types.FunctionType(func.__code__, scope, func.__name__ + suffix, func.__defaults__, func.__closure__)
     twin.__qualname__ = func.__qualname__ + suffix
     twin.__module__ = func.__module__
     twin.__doc__ = func.__doc__

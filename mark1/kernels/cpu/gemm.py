@@ -19,7 +19,6 @@ while packing (never stored), and `colsum` collects db = sum(delta, axis 0) in t
 
 from __future__ import annotations
 
-import types
 from contextlib import contextmanager
 
 import numpy as np
@@ -27,7 +26,7 @@ from numba import int64, prange
 from numba.extending import overload
 
 from mark1.kernels.cpu._intrinsics import prefetch_for_write
-from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, SIGMOID, jit, per_dtype, readonly
+from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, SIGMOID, jit, per_dtype, readonly, renamed
 from mark1.kernels.cpu.expmath import activate, sigmoid_scalar
 from mark1.kernels.cpu.microkernel import (
     register_narrow_tile_masked,
@@ -132,7 +131,7 @@ def _work(a, a2, a_code, b, *rest):
     return a.shape[0] * a.shape[1] * b.shape[1]
 
 
-# replaced per variant (see _variant): numba prunes `if FUSED:` branches before typing them, so each
+# replaced per variant (see _jit.renamed): numba prunes `if FUSED:` branches before typing them, so each
 # variant compiles only its own code, on first use
 FUSED = True
 INPLACE = False
@@ -290,17 +289,6 @@ def gemm_small(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
                 colsum[j] += operand(b, b2, b_code, k, j)
 
 
-def _variant(func, suffix: str, **constants):
-    """A copy of func whose globals add `constants` (numba treats globals as compile-time constants), under
-    its own qualname so numba's on-disk cache keeps the variants apart."""
-    twin = types.FunctionType(func.__code__, {**func.__globals__, **constants}, func.__name__ + suffix,
-                              func.__defaults__, func.__closure__)
-    twin.__qualname__ = func.__qualname__ + suffix
-    twin.__module__ = func.__module__
-    twin.__doc__ = func.__doc__
-    return twin
-
-
 def reads_a_in_place(a, a_code: int, cols: int) -> bool:
     """Whether the GEMM reads op(a) unpacked: untransformed, a unit stride, and N spanning few B panels."""
     nr = NR_F32 if a.itemsize == 4 else NR_F64
@@ -312,8 +300,8 @@ def reads_a_in_place(a, a_code: int, cols: int) -> bool:
 
 def _packed_kernel(fused: bool, in_place: bool):
     suffix = ("_fused" if fused else "_plain") + ("_in_place" if in_place else "")
-    task = jit(_variant(_task, suffix, FUSED=fused, INPLACE=in_place))
-    kernel = _variant(_gemm_packed, suffix, FUSED=fused, INPLACE=in_place, TASK=task)
+    task = jit(renamed(_task, suffix, FUSED=fused, INPLACE=in_place))
+    kernel = renamed(_gemm_packed, suffix, FUSED=fused, INPLACE=in_place, TASK=task)
     return per_dtype(_signature, dtype_arg=6, parallel=True, work=_work, serial_below=SERIAL_WORK)(kernel)
 
 
