@@ -178,3 +178,23 @@ def test_float32_activation_loop_is_packed_vector_code(name):
     assert VECTOR_FMA.search(asm), f"{name}: no packed ymm/zmm FMA in the loop"
     assert not LIBM.search(asm), f"{name}: calls libm: {sorted(set(LIBM.findall(asm)))}"
     assert not FLOAT64_CONVERSION.search(asm), f"{name}: float64 conversions in a float32 loop"
+
+
+def test_fused_epilogue_is_packed_vector_code_with_no_libm():
+    """The activation epilogue every fused GEMM and conv tile calls (epilogue.activate_block) vectorises
+    sigmoid and tanh with packed FMAs and calls no libm: it is a separate kernel, not inlined, so its loops
+    must vectorise on their own."""
+    from numba import njit
+
+    from mark1.kernels.cpu import epilogue
+    from mark1.kernels.cpu._jit import FASTMATH
+
+    block = njit(fastmath=FASTMATH, error_model="numpy")(epilogue.activate_block.py_func)  # uncached: inspectable
+    out = np.linspace(-5, 5, 3 * 40, dtype=np.float32).reshape(3, 40)
+    expected = np.tanh(out[1:, 3:37].astype(np.float64))
+    block(out, np.int64(1), 3, np.int64(3), 37, 2)  # TANH
+    np.testing.assert_allclose(out[1:, 3:37], expected, rtol=3e-7, atol=1e-30)
+    asm = "\n".join(block.inspect_asm().values())
+    assert VECTOR_FMA.search(asm), "no packed ymm/zmm FMA in the epilogue"
+    assert not LIBM.search(asm), f"the epilogue calls libm: {sorted(set(LIBM.findall(asm)))}"
+    assert not FLOAT64_CONVERSION.search(asm), "float64 conversions in the float32 epilogue"

@@ -36,9 +36,10 @@ from numba import int64, prange
 
 from mark1.kernels.cpu import conv_dw_lanes, conv_wide
 from mark1.kernels.cpu import gemm as _gemm
-from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, SIGMOID, jit_inline, per_dtype, readonly, typed
+from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, jit_inline, per_dtype, readonly, typed
 from mark1.kernels.cpu.conv_wide import KC, SERIAL_WORK, cdiv, forward_work, pack_rows
-from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar
+from mark1.kernels.cpu.epilogue import activate_block
+from mark1.kernels.cpu.expmath import activation_slope
 from mark1.kernels.cpu.gemm import micro_tile, micro_tile_out
 
 MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live in gemm.py
@@ -119,14 +120,14 @@ def _store_partial(out, t, i0, j0, mi, nj, accumulate):
 @jit_inline
 def _epilogue_rows(out, j0, nj, bias, act):
     """out[:, j0:j0+nj] = act(out + bias[row]): one bias per output channel (a row of out)."""
-    for r in range(out.shape[0]):
-        br = bias[r] if bias.size else typed(out[0, 0], 0)
-        if act == SIGMOID:
-            for j in range(j0, j0 + nj):
-                out[r, j] = sigmoid_scalar(out[r, j] + br)
-        else:
-            for j in range(j0, j0 + nj):
-                out[r, j] = activate(out[r, j] + br, act)
+    if bias.size:
+        for r in range(out.shape[0]):
+            seg = out[r, j0:j0 + nj]
+            br = bias[r]
+            for j in range(nj):
+                seg[j] += br
+    if act != IDENTITY:
+        activate_block(out, np.int64(0), out.shape[0], j0, j0 + nj, act)
 
 
 def _gemm_signature(t):

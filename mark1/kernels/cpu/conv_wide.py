@@ -26,8 +26,8 @@ import numpy as np
 from numba import int64, prange
 
 from mark1.kernels.cpu import gemm as _gemm
-from mark1.kernels.cpu._jit import SIGMOID, jit_inline, per_dtype, readonly, typed
-from mark1.kernels.cpu.expmath import activate, sigmoid_scalar
+from mark1.kernels.cpu._jit import IDENTITY, jit_inline, per_dtype, readonly, typed
+from mark1.kernels.cpu.epilogue import activate_block
 from mark1.kernels.cpu.gemm import micro_tile, micro_tile_out
 
 MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live in gemm.py
@@ -96,12 +96,11 @@ def _store_wide(acc, target, v0, width, wide, out_w, bias, act):
             p = r * out_w + q
             for o in range(target.shape[0]):
                 bo = bias[o] if bias.size else typed(acc[0, 0], 0)
-                if act == SIGMOID:
-                    for t in range(run):
-                        target[o, p + t] = sigmoid_scalar(acc[o, jj + t] + bo)
-                else:
-                    for t in range(run):
-                        target[o, p + t] = activate(acc[o, jj + t] + bo, act)
+                seg = target[o, p:p + run]
+                for t in range(run):
+                    seg[t] = acc[o, jj + t] + bo
+            if act != IDENTITY:
+                activate_block(target, np.int64(0), target.shape[0], p, p + run, act)
         step = max(run, min(width - jj, wide - q))  # past the run, then past the thrown-away columns
         jj += step
         q += step
