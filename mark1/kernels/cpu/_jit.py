@@ -109,7 +109,11 @@ class PerDtype:
     always_threaded = os.environ.get("MARK1_THREADED_KERNELS") == "1"
 
     def __call__(self, *args):
-        serial = not PerDtype.always_threaded and self.work(*args) < self.serial_below
+        return self.run(not PerDtype.always_threaded and self.work(*args) < self.serial_below, *args)
+
+    def run(self, serial: bool, *args):
+        """The single-threaded twin (serial) or the parallel version, for a caller that has already
+        measured the work (the GEMM wrapper does, to plan its tasks): no work() call of its own."""
         dispatcher = self.serial if serial else self.dispatcher
         try:  # the hot path: a compiled version exists (no key to build and hash: ~0.1 us a call)
             return dispatcher(*args)

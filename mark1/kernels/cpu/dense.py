@@ -6,7 +6,7 @@ import numba
 import numpy as np
 
 from mark1.kernels.cpu import gemm as kernels
-from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY
+from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, PerDtype
 from mark1.kernels.cpu.gemm import gemm_small
 
 _NO_ARRAY = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
@@ -22,18 +22,17 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
     """
     empty = _NO_ARRAY[out.dtype]
     work = a.shape[0] * a.shape[1] * b.shape[1]
-    serial_work = kernels.SERIAL_WORK  # read per call: gemm.thresholds() changes them in tests
-    # gemm_packed runs single-threaded below SERIAL_WORK (see per_dtype): plan its tasks for one thread then,
-    # and skip numba.get_num_threads() (a lock and a C call, microseconds per call)
-    threads = numba.get_num_threads() if work >= serial_work else 1
+    # below SERIAL_WORK (read per call: gemm.thresholds() changes it in tests) the packed GEMM runs its
+    # single-threaded twin, planned for one thread, and numba.get_num_threads() (0.5 us) is skipped
+    serial = work < kernels.SERIAL_WORK and not PerDtype.always_threaded
+    threads = 1 if serial else numba.get_num_threads()
     args = (a, a if a2 is None else a2, a_code, b, b if b2 is None else b2, b_code, out,
             empty if bias is None else bias, act, empty if colsum is None else colsum, threads)
-    small = work <= kernels.SMALL_WORK
-    if path == "small" or (path == "auto" and small):
+    if path == "small" or (path == "auto" and work <= kernels.SMALL_WORK):
         gemm_small(*args)
     else:
         fused = not (b2 is None and a2 is None and bias is None and act == IDENTITY and colsum is None)
-        kernels.PACKED_KERNELS[fused, kernels.reads_a_in_place(a, a_code, b.shape[1])](*args)
+        kernels.PACKED_KERNELS[fused, kernels.reads_a_in_place(a, a_code, b.shape[1])].run(serial, *args)
 
 
 def matmul(a, b, out):
