@@ -266,10 +266,11 @@ def test_dense_backward(backend, rng, dtype, m, k, n, activation, need_dx):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("momentum,weight_decay", [(0.0, 0.0), (0.9, 0.0), (0.9, 1e-2)])
-def test_sgd_update(backend, rng, dtype, momentum, weight_decay):
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided"])  # flat kernels and row by row
+def test_sgd_update(backend, rng, dtype, momentum, weight_decay, layout):
     p_host, g_host, v_host = (_values(rng, (7, 5)).astype(dtype) for _ in range(3))
     p64, g64, v64 = (h.astype(np.float64) for h in (p_host, g_host, v_host))  # before: asarray may not copy
-    p, g, v = (place(h, "contiguous") for h in (p_host, g_host, v_host))
+    p, g, v = (place(h, layout) for h in (p_host, g_host, v_host))
     m1.sgd_update(p, g, v, lr=0.1, momentum=momentum, weight_decay=weight_decay)
     step = g64 + weight_decay * p64
     if momentum:
@@ -281,11 +282,12 @@ def test_sgd_update(backend, rng, dtype, momentum, weight_decay):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("step,weight_decay", [(1, 0.0), (7, 0.0), (3, 1e-2)])
-def test_adam_update(backend, rng, dtype, step, weight_decay):
-    p_host, g_host, mom_host = (_values(rng, (61,)).astype(dtype) for _ in range(3))
-    var_host = rng.uniform(0, 2, 61).astype(dtype)
+@pytest.mark.parametrize("shape,layout", [((61,), "contiguous"), ((13, 7), "transposed"), ((5, 3), "strided")])
+def test_adam_update(backend, rng, dtype, step, weight_decay, shape, layout):
+    p_host, g_host, mom_host = (_values(rng, shape).astype(dtype) for _ in range(3))
+    var_host = rng.uniform(0, 2, shape).astype(dtype)
     p64, g64, m64, v64 = (h.astype(np.float64) for h in (p_host, g_host, mom_host, var_host))
-    p, g, mom, var = (m1.asarray(h, dtype=dtype) for h in (p_host, g_host, mom_host, var_host))
+    p, g, mom, var = (place(h, layout, dtype) for h in (p_host, g_host, mom_host, var_host))
     m1.adam_update(p, g, mom, var, step=step, lr=1e-2, weight_decay=weight_decay)
     g64 = g64 + weight_decay * p64
     m64 = 0.9 * m64 + 0.1 * g64
