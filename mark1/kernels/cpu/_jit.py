@@ -109,18 +109,29 @@ class PerDtype:
     always_threaded = os.environ.get("MARK1_THREADED_KERNELS") == "1"
 
     def __call__(self, *args):
-        return self.run(not PerDtype.always_threaded and self.work(*args) < self.serial_below, *args)
+        # serial_below is 0 for a kernel without threads: no work() call then (a Python call per kernel call)
+        serial = self.serial_below and not PerDtype.always_threaded and self.work(*args) < self.serial_below
+        dispatcher = self.serial if serial else self.dispatcher
+        try:  # the hot path: a compiled version exists (no key to build and hash: ~0.1 us a call)
+            return dispatcher(*args)
+        except TypeError:  # numba's "no matching definition": this dtype/variant is not compiled yet
+            pass
+        return self._first_call(dispatcher, bool(serial), args)
 
     def run(self, serial: bool, *args):
         """The single-threaded twin (serial) or the parallel version, for a caller that has already
         measured the work (the GEMM wrapper does, to plan its tasks): no work() call of its own."""
         dispatcher = self.serial if serial else self.dispatcher
-        try:  # the hot path: a compiled version exists (no key to build and hash: ~0.1 us a call)
+        try:
             return dispatcher(*args)
-        except TypeError:  # numba's "no matching definition": this dtype/variant is not compiled yet
-            key = (args[self.dtype_arg].dtype, serial)
-            if key in self.compiled:
-                raise
+        except TypeError:
+            pass
+        return self._first_call(dispatcher, serial, args)
+
+    def _first_call(self, dispatcher, serial: bool, args):
+        key = (args[self.dtype_arg].dtype, serial)
+        if key in self.compiled:  # compiled, so the arguments themselves do not fit: numba's own error
+            return dispatcher(*args)
         with self._lock:
             if key not in self.compiled:
                 self._compile(dispatcher, key[0])
