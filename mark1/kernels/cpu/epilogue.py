@@ -3,7 +3,8 @@
 A regular (not inlined) kernel, on purpose: it is compiled once per array type and then shared by every
 fused kernel that calls it. Inlining `activate` into each caller's loop made every GEMM and conv variant
 compile all the activations again (the fused GEMM's epilogue alone took 0.93 s of a first fit's 4.1 s
-compile).
+compile). Its loops are written out rather than calling elementwise's inlined forward_span: that form
+compiled 0.35 s slower inside the fused GEMM (first fit 4.7 -> 5.05 s, measured).
 """
 
 from __future__ import annotations
