@@ -32,6 +32,8 @@ CONV_CASES = [
     (1, 12, 6, 6, 3, 5, 1, 2),         # depth 12*5*5 = 300: more than one packed block
     (2, 1, 19, 18, 2, 3, 1, 0),        # 17x16 = 272 output pixels: dW's depth past one block
     (2, 3, 5, 21, 7, (2, 3), 1, (1, 0)),  # stride 1 (wide rows): rows wider than a panel, unequal padding
+    (2, 3, 7, 6, 10, 3, 1, 1),         # stride 1, 10 out channels: the full-height (MR-row) tile
+    (1, 2, 6, 7, 16, 3, 1, 0),         # stride 1, 16 out channels: two short (2/3 MR) tiles on avx512
 ]
 
 
@@ -141,3 +143,16 @@ def test_bad_input_is_refused_naming_the_shapes(backend):
     _refused(lambda: m1.avgpool2d_forward(x[0], 2), "4-D")
     out, argmax = m1.maxpool2d_forward(x, 2)
     _refused(lambda: m1.maxpool2d_backward(out, argmax, (2, 3, 9, 9)[:3]), "input_shape")
+
+
+def test_conv_tile_height_wastes_the_fewest_rows():
+    """conv_wide.tile_rows: the short tile (2/3 of MR) where the output channels fill it better, MR on a tie."""
+    from mark1.kernels.cpu.conv_wide import MR, SHORT_MR, tile_rows
+
+    for channels in (1, 2, 7, 8, 10, 12, 16, 17, 24, 32, 64, 100):
+        best = min(-(-channels // r) * r for r in (MR, SHORT_MR))
+        rows = tile_rows(channels)
+        assert -(-channels // rows) * rows == best
+        assert rows == MR or -(-channels // MR) * MR > best
+    if (MR, SHORT_MR) == (12, 8):   # the avx512 path: LeNet's 16 channels in two 8-row tiles
+        assert tile_rows(16) == 8 and tile_rows(12) == 12 and tile_rows(24) == 12

@@ -36,11 +36,12 @@ from numba import int64, prange
 
 from mark1.kernels.cpu import conv_dw_lanes, conv_wide
 from mark1.kernels.cpu import gemm as _gemm
-from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, jit_inline, per_dtype, readonly, typed
+from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, jit_inline, per_dtype, readonly, renamed, typed
 from mark1.kernels.cpu.conv_wide import KC, SERIAL_WORK, cdiv, forward_work, pack_rows
 from mark1.kernels.cpu.epilogue import activate_block
 from mark1.kernels.cpu.expmath import activation_slope
 from mark1.kernels.cpu.gemm import micro_tile, micro_tile_out
+from mark1.kernels.cpu.microkernel import register_tile, short_tile
 
 MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live in gemm.py
 DW_LANES_MAX = 512  # weights (O*C*kh*kw) up to which stride-1 dW runs as lane-wise sums (conv_dw_lanes)
@@ -169,12 +170,13 @@ def conv_gemm(xf, offsets, ap, out, bias, act, taps, plane):
 
 @jit_inline
 def _pack_delta(y, dy, act, n, p0, kc, ap, db, delta_out):
-    """ap[ir, :kc, r] = δ[n, ir*MR + r, p0:p0+kc] (zero rows past O), δ = dy·act'(y); db += its row sums;
-    δ is also kept in delta_out when that is non-empty (the dx pass reads it)."""
+    """ap[ir, :kc, r] = δ[n, ir*mr + r, p0:p0+kc] (zero rows past O; mr = the panels' height), δ = dy·act'(y);
+    db += its row sums; δ is also kept in delta_out when that is non-empty (the dx pass reads it)."""
     channels, out_w = dy.shape[1], dy.shape[3]
     keep = delta_out.size > 0
-    for o in range(ap.shape[0] * MR):
-        ir, r = o // MR, o % MR
+    mr = ap.shape[2]  # the tile height of the conv_dw variant (MR or the short tile)
+    for o in range(ap.shape[0] * mr):
+        ir, r = o // mr, o % mr
         if o >= channels:
             for pp in range(kc):
                 ap[ir, pp, r] = 0
@@ -225,18 +227,22 @@ def _dw_threads(xf, offsets, y, dy, act, parts, *rest):
     return parts.shape[0]
 
 
-@per_dtype(_dw_signature, dtype_arg=5, parallel=True, slp=True, work=_dw_threads, serial_below=2)
-def conv_dw(xf, offsets, y, dy, act, parts, db_parts, taps, plane, delta_out):
+# replaced per variant (see _jit.renamed): dW's tile rows (over output channels) and that register tile
+ROWS = MR
+TILE = register_tile
+
+
+def _dw(xf, offsets, y, dy, act, parts, db_parts, taps, plane, delta_out):
     """parts[t] += Σ over thread t's images of δ_n colsᵀ_n (zero-padded to whole tiles); db_parts[t] likewise."""
     batch, channels = xf.shape[0], xf.shape[1] // plane
     spots = dy.shape[2] * dy.shape[3]
     threads, o_pad, k_pad = parts.shape
     nr = NR_F32 if parts.itemsize == 4 else NR_F64
-    row_panels = o_pad // MR
+    row_panels = o_pad // ROWS
     p_blocks = cdiv(spots, KC)
     kc_max = cdiv(spots, p_blocks)
     for task in prange(threads):
-        ap = np.empty((row_panels, kc_max, MR), parts.dtype)
+        ap = np.empty((row_panels, kc_max, ROWS), parts.dtype)
         bp = np.empty((kc_max, nr), parts.dtype)
         target = parts[task]
         for n in range(task * batch // threads, (task + 1) * batch // threads):
@@ -247,7 +253,14 @@ def conv_dw(xf, offsets, y, dy, act, parts, db_parts, taps, plane, delta_out):
                 for j0 in range(0, k_pad, nr):
                     _pack_taps_transposed(xf, n, bp, p0, kc, j0, offsets, taps, channels, plane)
                     for ir in range(row_panels):
-                        micro_tile_out(kc, ap[ir], bp, target, np.uint64(ir * MR), np.uint64(j0), True)
+                        TILE(kc, ap[ir], bp, target, np.uint64(ir * ROWS), np.uint64(j0), True)
+
+
+def _dw_variant(rows: int):
+    suffix = "" if rows == MR else f"_{rows}_rows"
+    kernel = renamed(_dw, suffix, ROWS=rows, TILE=register_tile if rows == MR else short_tile(rows))
+    kernel.__name__ = kernel.__qualname__ = "conv_dw" + suffix  # the name compile logs show
+    return per_dtype(_dw_signature, dtype_arg=5, parallel=True, slp=True, work=_dw_threads, serial_below=2)(kernel)
 
 
 @jit_inline
@@ -340,8 +353,7 @@ def conv2d_forward(x, w, b, stride, padding, activation, out):
     n, o = out.shape[:2]
     kh, kw = w.shape[2:]
     if WIDE and conv_wide.wide_applies(stride):
-        conv_wide.forward(x, w, b, padding, ACTIVATION_CODES[activation], out, pack_rows(w.reshape(o, -1)),
-                          _nr(out.dtype))
+        conv_wide.forward(x, w, b, padding, ACTIVATION_CODES[activation], out, _nr(out.dtype))
         return
     offsets = tap_offsets(x.shape[2:], out.shape[2:], (kh, kw), stride, padding, _nr(out.dtype))
     conv_gemm(_flat_images(x), offsets, pack_rows(w.reshape(o, -1)), out.reshape(n, o, -1), b,
@@ -361,10 +373,11 @@ def conv2d_backward(x, w, y, dy, stride, padding, activation, dx, dw, db):
     if conv_wide.wide_applies(stride) and o * k <= DW_LANES_MAX:
         conv_dw_lanes.weight_gradient(x, w, y, dy, padding, code, threads, delta, dw, db)
     else:
-        parts = np.zeros((threads, -(-o // MR) * MR, -(-k // nr) * nr), dw.dtype)
+        rows = conv_wide.tile_rows(o)
+        parts = np.zeros((threads, -(-o // rows) * rows, -(-k // nr) * nr), dw.dtype)
         db_parts = np.zeros(parts.shape[:2], dw.dtype)
         offsets = tap_offsets(x.shape[2:], dy.shape[2:], (kh, kw), stride, padding, nr)
-        conv_dw(_flat_images(x), offsets, y, dy, code, parts, db_parts, kh * kw, x.shape[2] * x.shape[3], delta)
+        DWS[rows](_flat_images(x), offsets, y, dy, code, parts, db_parts, kh * kw, x.shape[2] * x.shape[3], delta)
         dw[...] = parts.sum(axis=0)[:o, :k].reshape(dw.shape)
         db[...] = db_parts.sum(axis=0)[:o]
     if dx is None:
@@ -374,3 +387,8 @@ def conv2d_backward(x, w, y, dy, stride, padding, activation, dx, dw, db):
         return
     dx.fill(0)
     conv_dx(delta if keep else dy, pack_rows(w.reshape(o, k).T), dx, kh, kw, *stride, *padding)
+
+
+# dW by tile rows, made last: a variant's globals are a copy of this module's at the time it is made
+DWS = {rows: _dw_variant(rows) for rows in sorted({MR, conv_wide.SHORT_MR})}
+conv_dw = DWS[MR]

@@ -26,11 +26,14 @@ import numpy as np
 from numba import int64, prange
 
 from mark1.kernels.cpu import gemm as _gemm
-from mark1.kernels.cpu._jit import IDENTITY, jit_inline, per_dtype, readonly, typed
+from mark1.kernels.cpu._jit import IDENTITY, jit_inline, per_dtype, readonly, renamed, typed
 from mark1.kernels.cpu.epilogue import activate_block
-from mark1.kernels.cpu.gemm import micro_tile, micro_tile_out
+from mark1.kernels.cpu.gemm import micro_tile
+from mark1.kernels.cpu.microkernel import register_tile, short_tile
+from mark1.kernels.cpu.params import PARAMS
 
 MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live in gemm.py
+SHORT_MR = PARAMS.short_mr
 KC = 256                 # depth of one packed block, as the GEMM (the B panel, KC x NR, stays in L1)
 SERIAL_WORK = 1 << 20    # multiply-adds below which a convolution runs on one thread
 
@@ -61,8 +64,12 @@ def forward_work(xp, offsets, ap, out, *rest):
     return out.size * ap.shape[1]
 
 
-@per_dtype(_forward_signature, dtype_arg=3, parallel=True, slp=True, work=forward_work, serial_below=SERIAL_WORK)
-def conv_wide_forward(xp, bases, ap, out, bias, act, wide, out_w):
+# replaced per variant (see _jit.renamed): the forward's tile rows and the register tile of that height
+ROWS = MR
+TILE = register_tile
+
+
+def _forward(xp, bases, ap, out, bias, act, wide, out_w):
     """out[n] = act(W @ im2col(xp[n]) + bias[:, None]) for every image n, in parallel over images."""
     batch, rows, spots = out.shape
     row_panels, depth = ap.shape[0], ap.shape[1]
@@ -74,14 +81,14 @@ def conv_wide_forward(xp, bases, ap, out, bias, act, wide, out_w):
     for n in prange(batch):
         target = out[n]
         bp = np.empty((kc_max, nr), out.dtype)
-        acc = np.empty((row_panels * MR, nr), out.dtype)
+        acc = np.empty((row_panels * ROWS, nr), out.dtype)
         for v0 in range(0, virtual, nr):
             for kb in range(k_blocks):
                 k0 = kb * kc_max
                 kc = min(kc_max, depth - k0)
                 _pack_wide(xp, n, bp, k0, kc, v0, bases)
                 for ir in range(row_panels):
-                    micro_tile_out(kc, ap[ir, k0:k0 + kc], bp, acc, np.uint64(ir * MR), np.uint64(0), kb > 0)
+                    TILE(kc, ap[ir, k0:k0 + kc], bp, acc, np.uint64(ir * ROWS), np.uint64(0), kb > 0)
             _store_wide(acc, target, v0, min(nr, virtual - v0), wide, out_w, bias, act)
 
 
@@ -108,13 +115,32 @@ def _store_wide(acc, target, v0, width, wide, out_w, bias, act):
             r, q = r + 1, q - wide
 
 
-def pack_rows(a: np.ndarray) -> np.ndarray:
-    """a (M, K) as MR-row panels (ceil(M / MR), K, MR), zero-padded: the micro-kernel's A operand."""
+def _forward_variant(rows: int):
+    suffix = "" if rows == MR else f"_{rows}_rows"
+    kernel = renamed(_forward, suffix, ROWS=rows, TILE=register_tile if rows == MR else short_tile(rows))
+    kernel.__name__ = kernel.__qualname__ = "conv_wide_forward" + suffix  # the name compile logs show
+    return per_dtype(_forward_signature, dtype_arg=3, parallel=True, slp=True, work=forward_work,
+                     serial_below=SERIAL_WORK)(kernel)
+
+
+# the forward by tile rows: MR, or the short tile where the output channels fill it better (tile_rows)
+FORWARDS = {rows: _forward_variant(rows) for rows in sorted({MR, SHORT_MR})}
+conv_wide_forward = FORWARDS[MR]
+
+
+def tile_rows(channels: int) -> int:
+    """The tile height that wastes the fewest rows on `channels` output channels (MR on a tie): 16 channels
+    fill two 8-row tiles but only 2/3 of two 12-row ones."""
+    return min(sorted({MR, SHORT_MR}), key=lambda rows: (-(-channels // rows) * rows, rows != MR))
+
+
+def pack_rows(a: np.ndarray, rows: int = MR) -> np.ndarray:
+    """a (M, K) as `rows`-row panels (ceil(M / rows), K, rows), zero-padded: the micro-kernel's A operand."""
     m, k = a.shape
-    panels = -(-m // MR)
-    padded = np.zeros((panels * MR, k), a.dtype)
+    panels = -(-m // rows)
+    padded = np.zeros((panels * rows, k), a.dtype)
     padded[:m] = a
-    return np.ascontiguousarray(padded.reshape(panels, MR, k).transpose(0, 2, 1))
+    return np.ascontiguousarray(padded.reshape(panels, rows, k).transpose(0, 2, 1))
 
 
 def padded_flat(x: np.ndarray, padding: tuple, padded_hw: tuple, tail: int) -> np.ndarray:
@@ -138,14 +164,16 @@ def wide_applies(stride: tuple) -> bool:
     return stride == (1, 1)
 
 
-def forward(x, w, b, padding, code, out, rows_packed, nr):
-    """The stride-1 forward (conv.conv2d_forward's contract) with wide rows; rows_packed is pack_rows(W)."""
+def forward(x, w, b, padding, code, out, nr):
+    """The stride-1 forward (conv.conv2d_forward's contract) with wide rows, on the tile height that fits
+    the output channels best (tile_rows)."""
     n, o, out_h, out_w = out.shape
     kh, kw = w.shape[2:]
+    rows = tile_rows(o)
     padded_hw = (out_h + kh - 1, out_w + kw - 1)
     xp = padded_flat(x, padding, padded_hw, nr)
-    conv_wide_forward(xp, wide_bases(w.shape[1], (kh, kw), padded_hw), rows_packed, out.reshape(n, o, -1), b, code,
-                      padded_hw[1], out_w)
+    FORWARDS[rows](xp, wide_bases(w.shape[1], (kh, kw), padded_hw), pack_rows(w.reshape(o, -1), rows),
+                   out.reshape(n, o, -1), b, code, padded_hw[1], out_w)
 
 
 

@@ -142,9 +142,10 @@ def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int, 
     return codegen
 
 
-def _tile_intrinsic(width_vectors: int | None, name: str, strided_a: bool = False, masked: bool = False):
-    """A register_tile intrinsic: NR columns wide (width_vectors None) or that many vectors wide; masked ones
-    take (rows, cols) after `accumulate` and write only that corner of the tile."""
+def _tile_intrinsic(width_vectors: int | None, name: str, strided_a: bool = False, masked: bool = False,
+                    rows: int | None = None):
+    """A register_tile intrinsic: NR columns wide (width_vectors None) or that many vectors wide, MR rows
+    (or `rows`); masked ones take (rows, cols) after `accumulate` and write only that corner of the tile."""
 
     def resolve(args):
         kc, a, b, out = args[:4]
@@ -155,6 +156,7 @@ def _tile_intrinsic(width_vectors: int | None, name: str, strided_a: bool = Fals
         if dtype not in (types.float32, types.float64) or a.dtype != dtype or b.dtype != dtype:
             return None
         mr, nr, lanes = tile_shape(dtype)
+        mr = rows or mr
         if width_vectors is not None:
             nr = width_vectors * lanes
         itemsize = 4 if dtype == types.float32 else 8
@@ -187,6 +189,18 @@ register_narrow_tile_strided_a_masked = intrinsic(
     _tile_intrinsic(1, "register_narrow_tile_strided_a_masked", strided_a=True, masked=True))
 register_tile_strided_a_masked = intrinsic(
     _tile_intrinsic(None, "register_tile_strided_a_masked", strided_a=True, masked=True))
+
+
+_SHORT_TILES: dict = {}
+
+
+def short_tile(rows: int):
+    """register_tile with `rows` rows instead of MR (full width; the A panels have `rows` columns): the
+    convolution's tile for output channel counts that fill it better (params.short_mr). One intrinsic per
+    row count, made on first use."""
+    if rows not in _SHORT_TILES:
+        _SHORT_TILES[rows] = intrinsic(_tile_intrinsic(None, f"register_tile_{rows}_rows", rows=rows))
+    return _SHORT_TILES[rows]
 
 
 def tile_width(x):

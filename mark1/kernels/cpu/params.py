@@ -42,6 +42,7 @@ class KernelParams:
     isa: str                  # 'avx512' | 'avx2' | 'generic'
     vector_bytes: int         # register width the micro-kernel uses
     mr: int                   # rows of a register tile (both dtypes)
+    short_mr: int             # rows of the short tile conv picks when its output channels fill it better
     nr_f32: int               # columns of a float32 tile (a multiple of the float32 lanes)
     nr_f64: int
     kc: int                   # depth of one K block (B micro-panel KC x NR in L1)
@@ -73,7 +74,10 @@ def table_row(isa: str, facts: CpuFacts, source: str) -> KernelParams:
     l2 = facts.l2.value or DEFAULT_L2
     kc, mc_panels = _blocking(int(l1d), int(l2), mr, nr_f32 * 4)
     nc_panels = max(4, (int(l2) // 2) // (kc * nr_f32 * 4))
-    return KernelParams(isa=isa, vector_bytes=vector_bytes, mr=mr, nr_f32=nr_f32, nr_f64=nr_f64, kc=kc,
+    # 2/3 of MR (8 rows on avx512, 4 on avx2): a layer's 8, 16, 32 or 64 output channels fill it exactly,
+    # where 12-row tiles left a third of LeNet's 16 channels' tile rows empty (conv_wide.tile_rows)
+    return KernelParams(isa=isa, vector_bytes=vector_bytes, mr=mr, short_mr=2 * mr // 3, nr_f32=nr_f32,
+                        nr_f64=nr_f64, kc=kc,
                         mc_panels=mc_panels, nc_panels=nc_panels, inplace_a_max_panels=4, gemm_small_work=16 * 16 * 16,
                         gemm_serial_work=GEMM_SERIAL_WORK,
                         elementwise_serial_below=ELEMENTWISE_SERIAL_BELOW, source=source)
