@@ -88,7 +88,8 @@ def test_conv2d_empty_batch(backend):
 
 # (shape, kernel, stride): odd sizes, overlapping windows, a window that does not tile the image
 POOL_CASES = [((2, 3, 7, 5), 2, None), ((1, 2, 9, 8), 3, 2), ((2, 1, 6, 7), (3, 2), (1, 2)), ((3, 2, 4, 4), 4, 1),
-              ((2, 2, 5, 6), 2, 1), ((1, 3, 6, 9), 2, None)]  # 2x2: the unrolled max window, overlapping, strided
+              ((2, 2, 5, 6), 2, 1), ((1, 3, 6, 9), 2, None),  # 2x2: the unrolled max window, overlapping, strided
+              ((2, 3, 11, 41), 2, None)]  # 2x2 stride 2 on contiguous planes: rows of 20 windows
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -113,11 +114,15 @@ def test_pooling_matches_the_direct_loops(backend, rng, dtype, kind, case):
     _close(dx, oracle.pool2d_backward(dy_host.astype(np.float64), where, shape, k, s, kind), dtype)
 
 
-def test_maxpool_propagates_nan_and_ties_go_to_the_first(backend):
-    x_host = np.array([[[[1.0, 1.0, 0.0, np.nan], [1.0, 0.0, 2.0, 5.0]]]])
-    out, argmax = m1.maxpool2d_forward(m1.asarray(x_host, dtype="float64"), 2)
-    assert np.isnan(m1.to_numpy(out)[0, 0, 0, 1]) and m1.to_numpy(out)[0, 0, 0, 0] == 1.0
-    np.testing.assert_array_equal(m1.to_numpy(argmax)[0, 0, 0], [0, 3])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_maxpool_propagates_nan_and_ties_go_to_the_first(backend, dtype):
+    x_host = np.array([[[[1.0, 1.0, 0.0, np.nan, 3.0, 1.0, -1.0, 7.0],
+                         [1.0, 0.0, 2.0, 5.0, np.nan, np.nan, 7.0, 7.0]]]])
+    for x in (m1.asarray(x_host, dtype=dtype), place(x_host.astype(dtype), "strided")):
+        out, argmax = m1.maxpool2d_forward(x, 2)
+        got = m1.to_numpy(out)[0, 0, 0]
+        assert got[0] == 1.0 and np.isnan(got[1]) and np.isnan(got[2]) and got[3] == 7.0
+        np.testing.assert_array_equal(m1.to_numpy(argmax)[0, 0, 0], [0, 3, 12, 7])
 
 
 def _refused(call, *fragments):
