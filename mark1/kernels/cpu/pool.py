@@ -42,16 +42,10 @@ def _window_max(x, n, c, h0, w0, kh, kw, wide):
             v = x[n, c, h0 + i, w0 + j]
             # NaN (v != v) wins once, then keeps. Selects, not a branch: which element wins is unpredictable
             # on real data, and the mispredicted branches cost ~0.8x the whole loop (measured)
-            take = _take(v, best)
+            take = (v > best) | ((v != v) & (best == best))
             best = v if take else best
             where = (h0 + i) * wide + w0 + j if take else where
     return best, where
-
-
-@jit_inline
-def _take(v, best):
-    """Whether v replaces the running max: larger, or the first NaN (selects, as in _window_max)."""
-    return (v > best) | ((v != v) & (best == best))
 
 
 @per_dtype(lambda t: (readonly(t, 4), readonly(int64, 4), t[:, :, ::1]), dtype_arg=2, parallel=True,
