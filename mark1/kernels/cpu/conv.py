@@ -383,7 +383,7 @@ def conv2d_backward(x, w, y, dy, stride, padding, activation, dx, dw, db):
     if dx is None:
         return
     if WIDE and conv_wide.wide_applies(stride):
-        conv_wide.input_gradient(delta if keep else dy, w, padding, dx)
+        conv_wide.input_gradient(delta if keep else dy, w, padding, dx, threads)
         return
     dx.fill(0)
     conv_dx(delta if keep else dy, pack_rows(w.reshape(o, k).T), dx, kh, kw, *stride, *padding)
