@@ -34,6 +34,8 @@ CONV_CASES = [
     (2, 3, 5, 21, 7, (2, 3), 1, (1, 0)),  # stride 1 (wide rows): rows wider than a panel, unequal padding
     (2, 3, 7, 6, 10, 3, 1, 1),         # stride 1, 10 out channels: the full-height (MR-row) tile
     (1, 2, 6, 7, 16, 3, 1, 0),         # stride 1, 16 out channels: two short (2/3 MR) tiles on avx512
+    (2, 4, 7, 8, 20, 3, 1, 1),         # stride-1 dW past the lanes path: in-place im2col rows, a full-width tile
+    (1, 3, 6, 6, 40, 3, 1, 0),         # ... and 40 channels: two column panels of the dW tile
 ]
 
 

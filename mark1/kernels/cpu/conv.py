@@ -46,6 +46,7 @@ from mark1.kernels.cpu.microkernel import register_tile, short_tile
 MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live in gemm.py
 DW_LANES_MAX = 512  # weights (O*C*kh*kw) up to which stride-1 dW runs as lane-wise sums (conv_dw_lanes)
 WIDE = True              # stride 1 through conv_wide (contiguous packing); False: the offset-table gather
+WIDE_DW = True           # stride-1 dW (more weights than the lanes path takes) reading im2col rows in place
 
 
 @jit_inline
@@ -372,6 +373,8 @@ def conv2d_backward(x, w, y, dy, stride, padding, activation, dx, dw, db):
     delta = np.empty(dy.shape, dy.dtype) if keep else np.empty((0, 0, 0, 0), dy.dtype)
     if conv_wide.wide_applies(stride) and o * k <= DW_LANES_MAX:
         conv_dw_lanes.weight_gradient(x, w, y, dy, padding, code, threads, delta, dw, db)
+    elif WIDE_DW and conv_wide.wide_applies(stride):
+        conv_wide.weight_gradient(x, w, y, dy, padding, code, threads, delta, dw, db)
     else:
         rows = conv_wide.tile_rows(o)
         parts = np.zeros((threads, -(-o // rows) * rows, -(-k // nr) * nr), dw.dtype)

@@ -28,8 +28,14 @@ from numba import int64, prange
 from mark1.kernels.cpu import gemm as _gemm
 from mark1.kernels.cpu._jit import IDENTITY, jit_inline, per_dtype, readonly, renamed, typed
 from mark1.kernels.cpu.epilogue import activate_block
+from mark1.kernels.cpu.expmath import activation_slope
 from mark1.kernels.cpu.gemm import micro_tile
-from mark1.kernels.cpu.microkernel import register_tile, short_tile
+from mark1.kernels.cpu.microkernel import (
+    register_narrow_tile_row_table,
+    register_tile,
+    register_tile_row_table,
+    short_tile,
+)
 from mark1.kernels.cpu.params import PARAMS
 
 MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live in gemm.py
@@ -242,3 +248,79 @@ def input_gradient(delta, w, padding, dx, tasks: int) -> None:
     hp, wp = delta.shape[2] + kh - 1, delta.shape[3] + kw - 1
     conv_wide_dx(delta, pack_rows(w.reshape(o, -1).T), wide_bases(c, (kh, kw), (hp, wp)), dx, hp, wp, pt, pl,
                  tasks)
+
+
+def _dw_signature(t):
+    # xp (N, C*Hp*Wp + tail), bases (K,), y, dy (N, O, OH, OW), act, parts (T, K_pad, O_pad), db_parts (T, O_pad),
+    # wp, delta_out (N, O, OH, OW) or empty
+    return (readonly(t, 2, "C"), readonly(int64, 1, "C"), readonly(t, 4), readonly(t, 4), int64, t[:, :, ::1],
+            t[:, ::1], int64, t[:, :, :, ::1])
+
+
+def _dw_tasks(xp, bases, y, dy, act, parts, *rest):
+    return parts.shape[0]
+
+
+@per_dtype(_dw_signature, dtype_arg=5, parallel=True, slp=True, work=_dw_tasks, serial_below=2)
+def conv_wide_dw(xp, bases, y, dy, act, parts, db_parts, wp, delta_out):
+    """parts[t] += dWᵀ of task t's images: Σ_v im2col(x_n)[k, v] · δ_n[v, o] over wide pixels v, with the
+    im2col rows read where they lie in the padded image (the row-table tile: row k is the run xp[n, bases[k]:])
+    and δ_n laid out wide as the B panel (zero in the thrown-away columns); db_parts[t] += Σ δ likewise, and
+    δ is kept in delta_out when that is non-empty (the dx pass reads it)."""
+    batch = xp.shape[0]
+    channels, out_h, out_w = dy.shape[1], dy.shape[2], dy.shape[3]
+    tasks, k_pad, o_pad = parts.shape
+    rows = bases.shape[0]
+    nr = NR_F32 if parts.itemsize == 4 else NR_F64
+    width = nr // 2 if o_pad <= nr // 2 else nr
+    virtual = (out_h - 1) * wp + out_w
+    k_blocks = cdiv(virtual, KC)
+    kc_max = cdiv(virtual, k_blocks)
+    keep = delta_out.size > 0
+    for task in prange(tasks):
+        wide_delta = np.zeros((virtual, o_pad), parts.dtype)
+        starts = np.zeros(MR, np.int64)
+        target = parts[task]
+        sums = db_parts[task]
+        for n in range(task * batch // tasks, (task + 1) * batch // tasks):
+            for o in range(channels):
+                acc = typed(target[0, 0], 0)
+                for a in range(out_h):
+                    for b in range(out_w):
+                        d = dy[n, o, a, b]
+                        if act != IDENTITY:
+                            d = d * activation_slope(y[n, o, a, b], act)
+                        wide_delta[a * wp + b, o] = d
+                        acc += d
+                        if keep:
+                            delta_out[n, o, a, b] = d
+                sums[o] += acc
+            image = xp[n]
+            for kb in range(k_blocks):
+                v0 = kb * kc_max
+                kc = min(kc_max, virtual - v0)
+                for ir in range(k_pad // MR):
+                    for i in range(MR):
+                        k = ir * MR + i
+                        starts[i] = bases[k] + v0 if k < rows else 0  # a padding row reads anything in bounds
+                    for j0 in range(0, o_pad, width):
+                        panel = wide_delta[v0:v0 + kc, j0:j0 + width]
+                        if width == nr:
+                            register_tile_row_table(kc, image, panel, target, ir * MR, j0, True, starts)
+                        else:
+                            register_narrow_tile_row_table(kc, image, panel, target, ir * MR, j0, True, starts)
+
+
+def weight_gradient(x, w, y, dy, padding, code, tasks, delta, dw, db) -> None:
+    """dW and db of a stride-1 convolution (conv.conv2d_backward's contract) over wide pixels."""
+    o, c, kh, kw = w.shape
+    k = c * kh * kw
+    nr = NR_F32 if dw.dtype == np.float32 else NR_F64
+    hp, wp = dy.shape[2] + kh - 1, dy.shape[3] + kw - 1
+    o_pad = nr // 2 if o <= nr // 2 else -(-o // nr) * nr
+    parts = np.zeros((tasks, -(-k // MR) * MR, o_pad), dw.dtype)
+    db_parts = np.zeros((tasks, o_pad), dw.dtype)
+    conv_wide_dw(padded_flat(x, padding, (hp, wp), nr), wide_bases(c, (kh, kw), (hp, wp)), y, dy, code, parts,
+                 db_parts, wp, delta)
+    dw[...] = parts.sum(axis=0)[:k, :o].T.reshape(dw.shape)
+    db[...] = db_parts.sum(axis=0)[:o]

@@ -50,7 +50,7 @@ def _opaque(builder, pointer):
 
 
 def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int, strided_a: bool = False,
-                  masked: bool = False):
+                  masked: bool = False, row_table: bool = False):
     vec = ir.VectorType(scalar, lanes)
     nvec = nr // lanes
     splat_mask = ir.Constant(ir.VectorType(I32, lanes), [0] * lanes)
@@ -76,15 +76,25 @@ def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int, 
             accs.append(slot)
         if strided_a:  # a[p, i] = base + p * stride0 + i * stride1: one row pointer per i, set up once
             a_strides = cgutils.unpack_tuple(builder, a.strides, 2)
+            a_step = a_strides[0]
             a_base = builder.bitcast(a.data, ir.IntType(8).as_pointer())
             a_rows = [_opaque(builder, builder.gep(a_base, [builder.mul(intp(i), a_strides[1])])) for i in range(mr)]
+        elif row_table:  # a is 1-D, a[p, i] = a[starts[i] + p]: MR rows anywhere in one contiguous array
+            starts_t = signature.args[7]
+            starts = context.make_array(starts_t)(context, builder, args[7])
+            a_step = intp(itemsize)
+            a_base = builder.bitcast(a.data, ir.IntType(8).as_pointer())
+            start_ptr = builder.bitcast(starts.data, intp.as_pointer())
+            a_rows = [_opaque(builder, builder.gep(a_base, [builder.mul(builder.load(builder.gep(start_ptr, [intp(i)])),
+                                                                         intp(itemsize))]))
+                      for i in range(mr)]
         with cgutils.for_range(builder, kc, intp=intp) as loop:
             p = loop.index
             bvecs = [builder.load(builder.bitcast(_row_pointer(builder, b, p, itemsize, intp(v * lanes)),
                                                   vec.as_pointer()), align=itemsize) for v in range(nvec)]
             for i in range(mr):
-                if strided_a:
-                    aptr = builder.bitcast(builder.gep(a_rows[i], [builder.mul(p, a_strides[0])]), scalar.as_pointer())
+                if strided_a or row_table:
+                    aptr = builder.bitcast(builder.gep(a_rows[i], [builder.mul(p, a_step)]), scalar.as_pointer())
                 else:
                     aptr = builder.bitcast(_row_pointer(builder, a, p, itemsize, intp(i)), scalar.as_pointer())
                 one = builder.insert_element(ir.Constant(vec, ir.Undefined), builder.load(aptr), I32(0))
@@ -143,14 +153,18 @@ def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int, 
 
 
 def _tile_intrinsic(width_vectors: int | None, name: str, strided_a: bool = False, masked: bool = False,
-                    rows: int | None = None):
+                    rows: int | None = None, row_table: bool = False):
     """A register_tile intrinsic: NR columns wide (width_vectors None) or that many vectors wide, MR rows
-    (or `rows`); masked ones take (rows, cols) after `accumulate` and write only that corner of the tile."""
+    (or `rows`); masked ones take (rows, cols) after `accumulate` and write only that corner of the tile;
+    row_table ones take a 1-D a and `starts` (int64, MR entries) after `accumulate`: a[p, i] = a[starts[i] + p]."""
 
     def resolve(args):
         kc, a, b, out = args[:4]
-        arrays = (a, b, out)
+        arrays = (b, out) if row_table else (a, b, out)
         if not all(isinstance(x, types.Array) and x.ndim == 2 for x in arrays):
+            return None
+        if row_table and not (isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C"
+                              and isinstance(args[7], types.Array) and args[7].dtype == types.int64):
             return None
         dtype = out.dtype
         if dtype not in (types.float32, types.float64) or a.dtype != dtype or b.dtype != dtype:
@@ -161,10 +175,13 @@ def _tile_intrinsic(width_vectors: int | None, name: str, strided_a: bool = Fals
             nr = width_vectors * lanes
         itemsize = 4 if dtype == types.float32 else 8
         scalar = ir.FloatType() if itemsize == 4 else ir.DoubleType()
-        return types.void(*args), _tile_codegen(mr, nr, lanes, scalar, itemsize, strided_a, masked)
+        return types.void(*args), _tile_codegen(mr, nr, lanes, scalar, itemsize, strided_a, masked, row_table)
 
     # numba intrinsics need named parameters (a *args typer breaks lowering)
-    if masked:
+    if row_table:
+        def typer(typingctx, kc, a, b, out, i0, j0, accumulate, starts):
+            return resolve((kc, a, b, out, i0, j0, accumulate, starts))
+    elif masked:
         def typer(typingctx, kc, a, b, out, i0, j0, accumulate, rows, cols):
             return resolve((kc, a, b, out, i0, j0, accumulate, rows, cols))
     else:
@@ -189,6 +206,12 @@ register_narrow_tile_strided_a_masked = intrinsic(
     _tile_intrinsic(1, "register_narrow_tile_strided_a_masked", strided_a=True, masked=True))
 register_tile_strided_a_masked = intrinsic(
     _tile_intrinsic(None, "register_tile_strided_a_masked", strided_a=True, masked=True))
+
+
+# A gathered from MR rows of one flat array (a[starts[i] + p]): the wide-row dW of a stride-1 convolution reads
+# its im2col rows where they lie in the padded image, so they are never packed. Full and narrow widths.
+register_tile_row_table = intrinsic(_tile_intrinsic(None, "register_tile_row_table", row_table=True))
+register_narrow_tile_row_table = intrinsic(_tile_intrinsic(1, "register_narrow_tile_row_table", row_table=True))
 
 
 _SHORT_TILES: dict = {}
