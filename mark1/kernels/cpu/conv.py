@@ -44,9 +44,14 @@ from mark1.kernels.cpu.gemm import micro_tile, micro_tile_out
 from mark1.kernels.cpu.microkernel import register_tile, short_tile
 
 MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live in gemm.py
-DW_LANES_MAX = 512  # weights (O*C*kh*kw) up to which stride-1 dW runs as lane-wise sums (conv_dw_lanes)
+# Stride-1 dW runs as lane-wise sums (conv_dw_lanes) for few output channels and weights, else through
+# conv_wide's in-place im2col rows, whose narrow tile holds O of its 16 float32 lanes busy. Measured (batch 64,
+# 1 thread pair): 1->4 k3 165 vs 194 us, 1->6 k5 457 vs 634, 3->4 k3 400 vs 584 (lanes faster); 1->8 k5 tie
+# (1489 vs 1484 at batch 256); 3->8 k3 727 vs 465, 2->10 k5 837 vs 385, 1->8 k7 1129 vs 824 (wide faster).
+DW_LANES_MAX = 512       # weights (O*C*kh*kw) up to which conv_dw_lanes may run
+DW_LANES_CHANNELS = 8    # ... and output channels below which it does
 WIDE = True              # stride 1 through conv_wide (contiguous packing); False: the offset-table gather
-WIDE_DW = True           # stride-1 dW (more weights than the lanes path takes) reading im2col rows in place
+WIDE_DW = True           # stride-1 dW through conv_wide (im2col rows read in place); False: the gather
 
 
 @jit_inline
@@ -371,7 +376,7 @@ def conv2d_backward(x, w, y, dy, stride, padding, activation, dx, dw, db):
     threads = 1 if serial else max(1, min(numba.get_num_threads(), n))  # one buffer per thread: 1 runs serially
     keep = dx is not None and code != IDENTITY
     delta = np.empty(dy.shape, dy.dtype) if keep else np.empty((0, 0, 0, 0), dy.dtype)
-    if conv_wide.wide_applies(stride) and o * k <= DW_LANES_MAX:
+    if conv_wide.wide_applies(stride) and o * k <= DW_LANES_MAX and o < DW_LANES_CHANNELS:
         conv_dw_lanes.weight_gradient(x, w, y, dy, padding, code, threads, delta, dw, db)
     elif WIDE_DW and conv_wide.wide_applies(stride):
         conv_wide.weight_gradient(x, w, y, dy, padding, code, threads, delta, dw, db)

@@ -1,23 +1,24 @@
-"""Stride-1 convolution as an implicit GEMM over "wide" output rows: every im2col panel row is a straight copy.
+"""Stride-1 convolution as an implicit GEMM over "wide" output rows: every im2col row is a run of the image.
 
 With stride 1, output pixel (r, q) reads input pixel (r + i, q + j) for tap (i, j). Number the output
 pixels as if each output row were as wide as the (zero-padded) input row, v = r * Wp + q, and im2col row
 k = (channel, i, j) becomes the contiguous run xp[channel * plane + i * Wp + j + v] of the flat padded
-image. So packing an NR-pixel B panel is kc contiguous NR-element copies (vector loads and stores) instead
-of kc * NR gathers through a table of offsets; the price is the Wp - OW columns q >= OW of each wide row,
-computed and thrown away (14% of LeNet's first layer, 33% of its second).
-Padding is a zero-padded copy of the input, made once per call; an NR tail keeps the last panel in bounds.
+image; the price is the Wp - OW columns q >= OW of each wide row, computed and thrown away (14% of LeNet's
+first layer, 33% of its second). Padding is a zero-padded copy of the input, made once per call (none
+when there is no padding and only dW reads it); an NR tail keeps the last panel's reads in bounds.
 
-Forward: per image, per NR-wide panel of wide pixels, the MR x NR tiles of W @ panel go into a column
-buffer (all output channels, accumulated over K blocks), then bias and activation are applied on the way
-to the real pixels of out. Measured (1 thread, CPU time, against the offset-table gather of conv.py): forward
-1.6x faster on LeNet's 1->8 k5 layer, 1.4x on its 8->16 k5 layer, 1.15x on a 3->32 k3 p1 layer. The same
-packing for dW's B panels (pixels x taps, δ laid out wide with zeros) measured no faster than the gather
-(those panels are written transposed either way), so dW keeps the gather (or conv_dw_lanes for few weights).
-dx = col2im(Wᵀ δ) over wide pixels: row k of each tile adds onto one contiguous run of the zero-padded dx,
-so the run-by-run bounds work of conv.conv_dx's col2im goes (its depth is only O, so that work was most of
-the time): 1.25x faster on LeNet's 8->16 k5, 1.5x on 1->8 k5, 1.15x on 3->32 k3, though it multiplies
-the thrown-away columns too.
+Nothing of im2col is packed: the micro-kernel reads those runs where they lie, through a table of row
+starts (microkernel.py's b_table / row_table tiles, whose row pointers LLVM may not relate):
+- Forward: per image, per NR-wide panel of wide pixels, W's MR x NR (or short-tile) tiles times the kc runs
+  bases[k] + v0 go into a column buffer (all output channels, accumulated over K blocks), then bias and
+  activation are applied on the way to the real pixels of out. Reading B in place instead of copying it
+  into a panel: LeNet's 1->8 k5 forward 1.27 -> 0.77 ms, 8->16 k5 1.39 -> 0.74 ms (batch 256, 2 threads).
+- dW: dWᵀ = Σ_n im2col_n · δ_nᵀ with im2col's rows as the A operand, read in place (row table), and δ_n laid
+  out wide (zero in the thrown-away columns) as the B panel: the transposed im2col gather that dominated dW
+  goes (8->16 k5 2.24 -> 0.79 ms, 3->32 k3 p1 15.6 -> 8.3 ms). conv_dw_lanes stays faster for fewer than
+  8 output channels (conv.DW_LANES_CHANNELS).
+- dx = col2im(Wᵀ δ) over wide pixels: row k of each tile adds onto one contiguous run of a zero-padded image
+  buffer per task (no bounds work: the padding absorbs the edges), whose interior is then copied into dx.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from mark1.kernels.cpu.expmath import activation_slope
 from mark1.kernels.cpu.gemm import micro_tile
 from mark1.kernels.cpu.microkernel import (
     register_narrow_tile_row_table,
-    register_tile,
     register_tile_row_table,
     short_tile,
 )
@@ -49,16 +49,6 @@ def cdiv(a, b):
     return (a + b - 1) // b
 
 
-@jit_inline
-def _pack_wide(xp, n, bp, k0, kc, v0, bases):
-    """bp[:kc, :] = wide im2col rows k0..k0+kc, wide pixels v0..v0+NR: one contiguous run per row."""
-    nr = bp.shape[1]
-    for kk in range(kc):
-        start = bases[k0 + kk] + v0
-        for jj in range(nr):
-            bp[kk, jj] = xp[n, start + jj]
-
-
 def _forward_signature(t):
     # xp (N, C*Hp*Wp + tail), bases (K,), ap (panels, K, MR), out (N, O, OH*OW), bias, act, wide, out_w
     return (readonly(t, 2, "C"), readonly(int64, 1, "C"), readonly(t, 3, "C"), t[:, :, ::1], readonly(t, 1), int64,
@@ -72,7 +62,7 @@ def forward_work(xp, offsets, ap, out, *rest):
 
 # replaced per variant (see _jit.renamed): the forward's tile rows and the register tile of that height
 ROWS = MR
-TILE = register_tile
+TILE = None
 
 
 def _forward(xp, bases, ap, out, bias, act, wide, out_w):
@@ -86,15 +76,14 @@ def _forward(xp, bases, ap, out, bias, act, wide, out_w):
     kc_max = cdiv(depth, k_blocks)
     for n in prange(batch):
         target = out[n]
-        bp = np.empty((kc_max, nr), out.dtype)
+        image = xp[n]
         acc = np.empty((row_panels * ROWS, nr), out.dtype)
         for v0 in range(0, virtual, nr):
             for kb in range(k_blocks):
                 k0 = kb * kc_max
                 kc = min(kc_max, depth - k0)
-                _pack_wide(xp, n, bp, k0, kc, v0, bases)
-                for ir in range(row_panels):
-                    TILE(kc, ap[ir, k0:k0 + kc], bp, acc, np.uint64(ir * ROWS), np.uint64(0), kb > 0)
+                for ir in range(row_panels):  # B's rows are the runs image[bases[k] + v0:], read in place
+                    TILE(kc, ap[ir, k0:k0 + kc], image, acc, ir * ROWS, 0, kb > 0, bases[k0:k0 + kc], v0)
             _store_wide(acc, target, v0, min(nr, virtual - v0), wide, out_w, bias, act)
 
 
@@ -123,7 +112,7 @@ def _store_wide(acc, target, v0, width, wide, out_w, bias, act):
 
 def _forward_variant(rows: int):
     suffix = "" if rows == MR else f"_{rows}_rows"
-    kernel = renamed(_forward, suffix, ROWS=rows, TILE=register_tile if rows == MR else short_tile(rows))
+    kernel = renamed(_forward, suffix, ROWS=rows, TILE=short_tile(rows, b_table=True))
     kernel.__name__ = kernel.__qualname__ = "conv_wide_forward" + suffix  # the name compile logs show
     return per_dtype(_forward_signature, dtype_arg=3, parallel=True, slp=True, work=forward_work,
                      serial_below=SERIAL_WORK)(kernel)
@@ -320,7 +309,9 @@ def weight_gradient(x, w, y, dy, padding, code, tasks, delta, dw, db) -> None:
     o_pad = nr // 2 if o <= nr // 2 else -(-o // nr) * nr
     parts = np.zeros((tasks, -(-k // MR) * MR, o_pad), dw.dtype)
     db_parts = np.zeros((tasks, o_pad), dw.dtype)
-    conv_wide_dw(padded_flat(x, padding, (hp, wp), nr), wide_bases(c, (kh, kw), (hp, wp)), y, dy, code, parts,
-                 db_parts, wp, delta)
+    # dW reads no further than the last pixel of the padded image, so unpadded contiguous x serves as it is
+    unpadded = (hp, wp) == x.shape[2:] and x.flags.c_contiguous
+    xp = x.reshape(x.shape[0], -1) if unpadded else padded_flat(x, padding, (hp, wp), nr)
+    conv_wide_dw(xp, wide_bases(c, (kh, kw), (hp, wp)), y, dy, code, parts, db_parts, wp, delta)
     dw[...] = parts.sum(axis=0)[:k, :o].T.reshape(dw.shape)
     db[...] = db_parts.sum(axis=0)[:o]

@@ -50,7 +50,7 @@ def _opaque(builder, pointer):
 
 
 def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int, strided_a: bool = False,
-                  masked: bool = False, row_table: bool = False):
+                  masked: bool = False, row_table: bool = False, b_table: bool = False):
     vec = ir.VectorType(scalar, lanes)
     nvec = nr // lanes
     splat_mask = ir.Constant(ir.VectorType(I32, lanes), [0] * lanes)
@@ -88,10 +88,20 @@ def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int, 
             a_rows = [_opaque(builder, builder.gep(a_base, [builder.mul(builder.load(builder.gep(start_ptr, [intp(i)])),
                                                                          intp(itemsize))]))
                       for i in range(mr)]
+        if b_table:  # b is 1-D, b[p, j] = b[starts[p] + shift + j]: kc rows anywhere in one contiguous array
+            b_starts = context.make_array(signature.args[7])(context, builder, args[7])
+            b_shift = context.cast(builder, args[8], signature.args[8], types.intp)
+            b_base = builder.bitcast(b.data, ir.IntType(8).as_pointer())
+            b_start_ptr = builder.bitcast(b_starts.data, intp.as_pointer())
         with cgutils.for_range(builder, kc, intp=intp) as loop:
             p = loop.index
-            bvecs = [builder.load(builder.bitcast(_row_pointer(builder, b, p, itemsize, intp(v * lanes)),
-                                                  vec.as_pointer()), align=itemsize) for v in range(nvec)]
+            if b_table:
+                first = builder.mul(builder.add(builder.load(builder.gep(b_start_ptr, [p])), b_shift), intp(itemsize))
+                row = [builder.gep(b_base, [builder.add(first, intp(v * lanes * itemsize))]) for v in range(nvec)]
+                bvecs = [builder.load(builder.bitcast(r, vec.as_pointer()), align=itemsize) for r in row]
+            else:
+                bvecs = [builder.load(builder.bitcast(_row_pointer(builder, b, p, itemsize, intp(v * lanes)),
+                                                      vec.as_pointer()), align=itemsize) for v in range(nvec)]
             for i in range(mr):
                 if strided_a or row_table:
                     aptr = builder.bitcast(builder.gep(a_rows[i], [builder.mul(p, a_step)]), scalar.as_pointer())
@@ -153,18 +163,20 @@ def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int, 
 
 
 def _tile_intrinsic(width_vectors: int | None, name: str, strided_a: bool = False, masked: bool = False,
-                    rows: int | None = None, row_table: bool = False):
+                    rows: int | None = None, row_table: bool = False, b_table: bool = False):
     """A register_tile intrinsic: NR columns wide (width_vectors None) or that many vectors wide, MR rows
     (or `rows`); masked ones take (rows, cols) after `accumulate` and write only that corner of the tile;
-    row_table ones take a 1-D a and `starts` (int64, MR entries) after `accumulate`: a[p, i] = a[starts[i] + p]."""
+    row_table ones take a 1-D a and `starts` (int64, MR entries) after `accumulate`: a[p, i] = a[starts[i] + p];
+    b_table ones a 1-D b, `starts` (int64, kc entries) and `shift`: b[p, j] = b[starts[p] + shift + j]."""
 
     def resolve(args):
         kc, a, b, out = args[:4]
-        arrays = (b, out) if row_table else (a, b, out)
+        flat = a if row_table else b if b_table else None
+        arrays = tuple(x for x in (a, b, out) if x is not flat)
         if not all(isinstance(x, types.Array) and x.ndim == 2 for x in arrays):
             return None
-        if row_table and not (isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C"
-                              and isinstance(args[7], types.Array) and args[7].dtype == types.int64):
+        if flat is not None and not (isinstance(flat, types.Array) and flat.ndim == 1 and flat.layout == "C"
+                                     and isinstance(args[7], types.Array) and args[7].dtype == types.int64):
             return None
         dtype = out.dtype
         if dtype not in (types.float32, types.float64) or a.dtype != dtype or b.dtype != dtype:
@@ -175,12 +187,16 @@ def _tile_intrinsic(width_vectors: int | None, name: str, strided_a: bool = Fals
             nr = width_vectors * lanes
         itemsize = 4 if dtype == types.float32 else 8
         scalar = ir.FloatType() if itemsize == 4 else ir.DoubleType()
-        return types.void(*args), _tile_codegen(mr, nr, lanes, scalar, itemsize, strided_a, masked, row_table)
+        return types.void(*args), _tile_codegen(mr, nr, lanes, scalar, itemsize, strided_a, masked, row_table,
+                                                b_table)
 
     # numba intrinsics need named parameters (a *args typer breaks lowering)
     if row_table:
         def typer(typingctx, kc, a, b, out, i0, j0, accumulate, starts):
             return resolve((kc, a, b, out, i0, j0, accumulate, starts))
+    elif b_table:
+        def typer(typingctx, kc, a, b, out, i0, j0, accumulate, starts, shift):
+            return resolve((kc, a, b, out, i0, j0, accumulate, starts, shift))
     elif masked:
         def typer(typingctx, kc, a, b, out, i0, j0, accumulate, rows, cols):
             return resolve((kc, a, b, out, i0, j0, accumulate, rows, cols))
@@ -217,13 +233,15 @@ register_narrow_tile_row_table = intrinsic(_tile_intrinsic(1, "register_narrow_t
 _SHORT_TILES: dict = {}
 
 
-def short_tile(rows: int):
-    """register_tile with `rows` rows instead of MR (full width; the A panels have `rows` columns): the
-    convolution's tile for output channel counts that fill it better (params.short_mr). One intrinsic per
-    row count, made on first use."""
-    if rows not in _SHORT_TILES:
-        _SHORT_TILES[rows] = intrinsic(_tile_intrinsic(None, f"register_tile_{rows}_rows", rows=rows))
-    return _SHORT_TILES[rows]
+def short_tile(rows: int, b_table: bool = False):
+    """register_tile with `rows` rows (the A panels have `rows` columns): the convolution's tile, MR or the
+    short height its output channels fill better (params.short_mr). b_table: B's kc rows read in place from
+    one flat array (a stride-1 convolution's wide im2col rows), never packed. One intrinsic each, on first use."""
+    key = (rows, b_table)
+    if key not in _SHORT_TILES:
+        name = f"register_tile_{rows}_rows" + ("_b_table" if b_table else "")
+        _SHORT_TILES[key] = intrinsic(_tile_intrinsic(None, name, rows=rows, b_table=b_table))
+    return _SHORT_TILES[key]
 
 
 def tile_width(x):
