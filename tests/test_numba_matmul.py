@@ -148,3 +148,60 @@ def test_gemm_propagates_nan_and_inf():
     expected = a.astype(np.float64) @ b.astype(np.float64)
     np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
     np.testing.assert_array_equal(np.isinf(out), np.isinf(expected))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_table_tiles_read_and_write_rows_anywhere_in_a_flat_array(dtype):
+    """The convolution's in-place tiles against float64: A rows from a table of starts (row_table, full and
+    narrow), B rows from a table plus a shift (short_tile b_table, MR and short heights), and out rows from a
+    table, overlapping as col2im's runs do (out_table: rows are added one after another)."""
+    import numba
+
+    from mark1.kernels.cpu.microkernel import (
+        register_narrow_tile_row_table,
+        register_tile_out_table,
+        register_tile_row_table,
+        short_tile,
+        tile_shape,
+    )
+    from mark1.kernels.cpu.params import PARAMS
+
+    mr, nr, lanes = tile_shape(numba.from_dtype(np.dtype(dtype)))
+    short, b_full, b_short = PARAMS.short_mr, short_tile(mr, b_table=True), short_tile(PARAMS.short_mr, b_table=True)
+
+    @numba.njit
+    def run(kc, flat, a_starts, b_panel, b_narrow, out, out_narrow, a_panel, a_short, b_starts, shift, c, c_short,
+            target, out_starts):
+        register_tile_row_table(kc, flat, b_panel, out, 0, 0, False, a_starts)
+        register_narrow_tile_row_table(kc, flat, b_narrow, out_narrow, 0, 0, False, a_starts)
+        b_full(kc, a_panel, flat, c, 0, 0, False, b_starts, shift)
+        b_short(kc, a_short, flat, c_short, 0, 0, False, b_starts, shift)
+        register_tile_out_table(kc, a_panel, b_panel, target, 0, 0, True, out_starts)
+
+    rng = np.random.default_rng(5)
+    kc, size = 11, 600
+    flat = rng.standard_normal(size).astype(dtype)
+    a_starts = rng.integers(0, size - kc, mr).astype(np.int64)
+    b_starts = rng.integers(0, size - nr - 3, kc).astype(np.int64)
+    out_starts = (np.arange(mr) * 3 + 4).astype(np.int64)  # rows 3 apart, nr wide: they overlap
+    b_panel = rng.standard_normal((kc, nr)).astype(dtype)
+    a_panel = rng.standard_normal((kc, mr)).astype(dtype)
+    a_short = np.ascontiguousarray(a_panel[:, :short])
+    out, out_narrow = np.empty((mr, nr), dtype), np.empty((mr, nr // 2), dtype)
+    c, c_short = np.empty((mr, nr), dtype), np.empty((short, nr), dtype)
+    target = rng.standard_normal(size).astype(dtype)
+    expected_target = target.astype(np.float64)
+    run(kc, flat, a_starts, b_panel, np.ascontiguousarray(b_panel[:, :nr // 2]), out, out_narrow, a_panel, a_short,
+        b_starts, 3, c, c_short, target, out_starts)
+    f64 = flat.astype(np.float64)
+    a_rows = np.stack([f64[s:s + kc] for s in a_starts], axis=1)          # (kc, MR)
+    b_rows = np.stack([f64[s + 3:s + 3 + nr] for s in b_starts])          # (kc, NR)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(out, a_rows.T @ b_panel, rtol=tol, atol=tol)
+    np.testing.assert_allclose(out_narrow, a_rows.T @ b_panel[:, :nr // 2], rtol=tol, atol=tol)
+    np.testing.assert_allclose(c, a_panel.T.astype(np.float64) @ b_rows, rtol=tol, atol=tol)
+    np.testing.assert_allclose(c_short, a_short.T.astype(np.float64) @ b_rows, rtol=tol, atol=tol)
+    tile = a_panel.T.astype(np.float64) @ b_panel
+    for i, start in enumerate(out_starts):
+        expected_target[start:start + nr] += tile[i]
+    np.testing.assert_allclose(target, expected_target, rtol=tol, atol=tol)

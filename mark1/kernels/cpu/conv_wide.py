@@ -30,9 +30,9 @@ from mark1.kernels.cpu import gemm as _gemm
 from mark1.kernels.cpu._jit import IDENTITY, jit_inline, per_dtype, readonly, renamed, typed
 from mark1.kernels.cpu.epilogue import activate_block
 from mark1.kernels.cpu.expmath import activation_slope
-from mark1.kernels.cpu.gemm import micro_tile
 from mark1.kernels.cpu.microkernel import (
     register_narrow_tile_row_table,
+    register_tile_out_table,
     register_tile_row_table,
     short_tile,
 )
@@ -174,7 +174,7 @@ def forward(x, w, b, padding, code, out, nr):
 
 def _dx_signature(t):
     # delta (N, O, OH, OW), ap (panels over C*kh*kw, O, MR), bases (K,), dx (N, C, H, W), hp, wp, pt, pl, tasks
-    return (readonly(t, 4), readonly(t, 3, "C"), readonly(int64, 1, "C"), t[:, :, :, ::1]) + (int64,) * 5
+    return (readonly(t, 4, "C"), readonly(t, 3, "C"), readonly(int64, 1, "C"), t[:, :, :, ::1]) + (int64,) * 5
 
 
 def _dx_work(delta, ap, *rest):
@@ -184,8 +184,9 @@ def _dx_work(delta, ap, *rest):
 @per_dtype(_dx_signature, dtype_arg=3, parallel=True, slp=True, work=_dx_work, serial_below=SERIAL_WORK)
 def conv_wide_dx(delta, ap, bases, dx, hp, wp, pt, pl, tasks):
     """dx[n] = col2im(Wᵀ δ_n) over wide pixels, `tasks` consecutive runs of images in parallel. Per image,
-    row k of a tile of Wᵀ δ_n adds onto the contiguous run buf[bases[k] + v0 : + NR] of one zero-padded image
-    (no runs, no bounds: the padding absorbs the edges), whose interior is then copied into dx[n]. One
+    row k of a tile of Wᵀ δ_n is added by the micro-kernel itself (an out-table tile) onto the contiguous run
+    buf[bases[k] + v0 : + NR] of one zero-padded image (no runs, no bounds: the padding absorbs the edges;
+    a tile buffer and its add loop had cost as much as the tile), whose interior is then copied into dx[n]. One
     buffer per task, reused image after image, stays in cache: the whole batch's padded dx, zeroed and copied
     out by NumPy, had cost ~a fifth of LeNet's 8->16 k5 dx."""
     batch, depth, out_h, out_w = delta.shape
@@ -197,11 +198,12 @@ def conv_wide_dx(delta, ap, bases, dx, hp, wp, pt, pl, tasks):
     k_blocks = cdiv(depth, KC)
     kc_max = cdiv(depth, k_blocks)
     plane = hp * wp
+    tail = channels * plane  # tile rows past K (zero: W's padding rows) land in buf's tail, never copied out
     for task in prange(tasks):
         buf = np.empty(channels * plane + nr, dx.dtype)
         spread = np.zeros((depth, panels * nr), dx.dtype)  # δ_n laid out wide: zero in the thrown-away columns
-        t = np.empty((MR, nr), dx.dtype)
-        zero = typed(t[0, 0], 0)
+        starts = np.empty(MR, np.int64)
+        zero = typed(buf[0], 0)
         for n in range(task * batch // tasks, (task + 1) * batch // tasks):
             for i in range(buf.shape[0]):
                 buf[i] = zero
@@ -217,11 +219,10 @@ def conv_wide_dx(delta, ap, bases, dx, hp, wp, pt, pl, tasks):
                     k0 = kb * kc_max
                     kc = min(kc_max, depth - k0)
                     for ir in range(ap.shape[0]):
-                        micro_tile(kc, ap[ir, k0:k0 + kc], bp[k0:k0 + kc], t)
-                        for m in range(min(MR, rows - ir * MR)):
-                            run = buf[bases[ir * MR + m] + v0:bases[ir * MR + m] + v0 + nr]
-                            for jj in range(nr):
-                                run[jj] += t[m, jj]
+                        for i in range(MR):
+                            k = ir * MR + i
+                            starts[i] = bases[k] + v0 if k < rows else tail
+                        register_tile_out_table(kc, ap[ir, k0:k0 + kc], bp[k0:k0 + kc], buf, 0, 0, True, starts)
             for c in range(channels):
                 for h in range(height):
                     src = buf[c * plane + (h + pt) * wp + pl:c * plane + (h + pt) * wp + pl + width]
@@ -235,8 +236,8 @@ def input_gradient(delta, w, padding, dx, tasks: int) -> None:
     o, c, kh, kw = w.shape
     pt, pl = padding
     hp, wp = delta.shape[2] + kh - 1, delta.shape[3] + kw - 1
-    conv_wide_dx(delta, pack_rows(w.reshape(o, -1).T), wide_bases(c, (kh, kw), (hp, wp)), dx, hp, wp, pt, pl,
-                 tasks)
+    conv_wide_dx(np.ascontiguousarray(delta), pack_rows(w.reshape(o, -1).T), wide_bases(c, (kh, kw), (hp, wp)), dx,
+                 hp, wp, pt, pl, tasks)
 
 
 def _dw_signature(t):

@@ -50,7 +50,7 @@ def _opaque(builder, pointer):
 
 
 def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int, strided_a: bool = False,
-                  masked: bool = False, row_table: bool = False, b_table: bool = False):
+                  masked: bool = False, row_table: bool = False, b_table: bool = False, out_table: bool = False):
     vec = ir.VectorType(scalar, lanes)
     nvec = nr // lanes
     splat_mask = ir.Constant(ir.VectorType(I32, lanes), [0] * lanes)
@@ -130,9 +130,25 @@ def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int, 
                 builder.module, ir.FunctionType(ir.VoidType(), [vec, vec.as_pointer(), I32, mask_t]),
                 f"llvm.masked.store.{suffix}")
 
+        if out_table:  # out is 1-D: tile row i goes to out[starts[i] + j0 + j]
+            out_starts = context.make_array(signature.args[7])(context, builder, args[7])
+            out_start_ptr = builder.bitcast(out_starts.data, intp.as_pointer())
+            out_base = builder.bitcast(out.data, ir.IntType(8).as_pointer())
+            starts_i = [builder.load(builder.gep(out_start_ptr, [intp(i)])) for i in range(mr)]
+            out_rows = [builder.gep(out_base, [builder.mul(builder.add(start, j0), intp(itemsize))])
+                        for start in starts_i]
+
         def store(add: bool) -> None:
             for i in range(mr):
                 row = builder.add(i0, intp(i))
+                if out_table:
+                    for v in range(nvec):
+                        ptr = builder.bitcast(builder.gep(out_rows[i], [intp(v * lanes * itemsize)]), vec.as_pointer())
+                        value = builder.load(accs[i * nvec + v])
+                        if add:
+                            value = builder.fadd(builder.load(ptr, align=itemsize), value)
+                        builder.store(value, ptr, align=itemsize)
+                    continue
                 if masked:
                     with builder.if_then(builder.icmp_signed("<", intp(i), rows)):
                         for v in range(nvec):
@@ -163,15 +179,16 @@ def _tile_codegen(mr: int, nr: int, lanes: int, scalar: ir.Type, itemsize: int, 
 
 
 def _tile_intrinsic(width_vectors: int | None, name: str, strided_a: bool = False, masked: bool = False,
-                    rows: int | None = None, row_table: bool = False, b_table: bool = False):
+                    rows: int | None = None, row_table: bool = False, b_table: bool = False, out_table: bool = False):
     """A register_tile intrinsic: NR columns wide (width_vectors None) or that many vectors wide, MR rows
     (or `rows`); masked ones take (rows, cols) after `accumulate` and write only that corner of the tile;
     row_table ones take a 1-D a and `starts` (int64, MR entries) after `accumulate`: a[p, i] = a[starts[i] + p];
-    b_table ones a 1-D b, `starts` (int64, kc entries) and `shift`: b[p, j] = b[starts[p] + shift + j]."""
+    b_table ones a 1-D b, `starts` (int64, kc entries) and `shift`: b[p, j] = b[starts[p] + shift + j];
+    out_table ones a 1-D out and `starts` (int64, MR entries): tile row i goes to out[starts[i] + j0:]."""
 
     def resolve(args):
         kc, a, b, out = args[:4]
-        flat = a if row_table else b if b_table else None
+        flat = a if row_table else b if b_table else out if out_table else None
         arrays = tuple(x for x in (a, b, out) if x is not flat)
         if not all(isinstance(x, types.Array) and x.ndim == 2 for x in arrays):
             return None
@@ -188,10 +205,10 @@ def _tile_intrinsic(width_vectors: int | None, name: str, strided_a: bool = Fals
         itemsize = 4 if dtype == types.float32 else 8
         scalar = ir.FloatType() if itemsize == 4 else ir.DoubleType()
         return types.void(*args), _tile_codegen(mr, nr, lanes, scalar, itemsize, strided_a, masked, row_table,
-                                                b_table)
+                                                b_table, out_table)
 
     # numba intrinsics need named parameters (a *args typer breaks lowering)
-    if row_table:
+    if row_table or out_table:
         def typer(typingctx, kc, a, b, out, i0, j0, accumulate, starts):
             return resolve((kc, a, b, out, i0, j0, accumulate, starts))
     elif b_table:
@@ -228,6 +245,9 @@ register_tile_strided_a_masked = intrinsic(
 # its im2col rows where they lie in the padded image, so they are never packed. Full and narrow widths.
 register_tile_row_table = intrinsic(_tile_intrinsic(None, "register_tile_row_table", row_table=True))
 register_narrow_tile_row_table = intrinsic(_tile_intrinsic(1, "register_narrow_tile_row_table", row_table=True))
+# out's MR rows anywhere in one flat array (out[starts[i] + j0:]): col2im adds a tile of Wᵀ δ straight onto the
+# input-pixel runs it belongs to, with no tile buffer in between
+register_tile_out_table = intrinsic(_tile_intrinsic(None, "register_tile_out_table", out_table=True))
 
 
 _SHORT_TILES: dict = {}
