@@ -236,8 +236,12 @@ def input_gradient(delta, w, padding, dx, tasks: int) -> None:
     o, c, kh, kw = w.shape
     pt, pl = padding
     hp, wp = delta.shape[2] + kh - 1, delta.shape[3] + kw - 1
-    conv_wide_dx(np.ascontiguousarray(delta), pack_rows(w.reshape(o, -1).T), wide_bases(c, (kh, kw), (hp, wp)), dx,
-                 hp, wp, pt, pl, tasks)
+    # im2col rows in (j, i, c) order instead of (c, i, j): the tile adds row after row onto runs of the image,
+    # and runs of neighbouring taps (j, j+1) overlap, so each load waited for the store just before it;
+    # neighbours in this order are a channel plane apart
+    order = np.arange(c * kh * kw).reshape(c, kh, kw).transpose(2, 1, 0).reshape(-1)
+    conv_wide_dx(np.ascontiguousarray(delta), pack_rows(w.reshape(o, -1).T[order]),
+                 wide_bases(c, (kh, kw), (hp, wp))[order], dx, hp, wp, pt, pl, tasks)
 
 
 def _dw_signature(t):
