@@ -374,7 +374,8 @@ def conv2d_backward(x, w, y, dy, stride, padding, activation, dx, dw, db):
     k = c * kh * kw
     serial = n * o * k * dy.shape[2] * dy.shape[3] < SERIAL_WORK
     threads = 1 if serial else max(1, min(numba.get_num_threads(), n))  # one buffer per thread: 1 runs serially
-    keep = dx is not None and code != IDENTITY
+    wide = WIDE and conv_wide.wide_applies(stride)
+    keep = dx is not None and code != IDENTITY and not wide  # the wide dx forms δ itself, image by image
     delta = np.empty(dy.shape, dy.dtype) if keep else np.empty((0, 0, 0, 0), dy.dtype)
     if conv_wide.wide_applies(stride) and o * k <= DW_LANES_MAX and o < DW_LANES_CHANNELS:
         conv_dw_lanes.weight_gradient(x, w, y, dy, padding, code, threads, delta, dw, db)
@@ -390,8 +391,8 @@ def conv2d_backward(x, w, y, dy, stride, padding, activation, dx, dw, db):
         db[...] = db_parts.sum(axis=0)[:o]
     if dx is None:
         return
-    if WIDE and conv_wide.wide_applies(stride):
-        conv_wide.input_gradient(delta if keep else dy, w, padding, dx, threads)
+    if wide:
+        conv_wide.input_gradient(y, dy, code, w, padding, dx, threads)
         return
     dx.fill(0)
     conv_dx(delta if keep else dy, pack_rows(w.reshape(o, k).T), dx, kh, kw, *stride, *padding)
