@@ -380,7 +380,7 @@ def conv2d_backward(x, w, y, dy, stride, padding, activation, dx, dw, db):
     if conv_wide.wide_applies(stride) and o * k <= DW_LANES_MAX and o < DW_LANES_CHANNELS:
         conv_dw_lanes.weight_gradient(x, w, y, dy, padding, code, threads, delta, dw, db)
     elif WIDE_DW and conv_wide.wide_applies(stride):
-        conv_wide.weight_gradient(x, w, y, dy, padding, code, threads, delta, dw, db)
+        conv_wide.weight_gradient(x, w, y, dy, padding, code, threads, dw, db)
     else:
         rows = conv_wide.tile_rows(o)
         parts = np.zeros((threads, -(-o // rows) * rows, -(-k // nr) * nr), dw.dtype)

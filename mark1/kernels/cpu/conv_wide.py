@@ -172,6 +172,17 @@ def forward(x, w, b, padding, code, out, nr):
 
 
 
+@jit_inline
+def _delta_row(dy_row, y_row, act, out):
+    """out = one image row of δ = dy·act'(y) (a copy for the identity), a vectorised loop over the row."""
+    if act == IDENTITY:
+        for b in range(out.shape[0]):
+            out[b] = dy_row[b]
+    else:
+        for b in range(out.shape[0]):
+            out[b] = dy_row[b] * activation_slope(y_row[b], act)
+
+
 def _dx_signature(t):
     # y, dy (N, O, OH, OW), act, ap (panels over C*kh*kw, O, MR), bases (K,), dx (N, C, H, W), hp, wp, pt, pl,
     # tasks
@@ -211,14 +222,7 @@ def conv_wide_dx(y, dy, act, ap, bases, dx, hp, wp, pt, pl, tasks):
                 buf[i] = zero
             for o in range(depth):  # δ = dy·act'(y) formed here, row by row (never stored for the whole batch)
                 for a in range(out_h):
-                    dy_row, y_row = dy[n, o, a], y[n, o, a]
-                    dst = spread[o, a * wp:a * wp + out_w]
-                    if act == IDENTITY:
-                        for b in range(out_w):
-                            dst[b] = dy_row[b]
-                    else:
-                        for b in range(out_w):
-                            dst[b] = dy_row[b] * activation_slope(y_row[b], act)
+                    _delta_row(dy[n, o, a], y[n, o, a], act, spread[o, a * wp:a * wp + out_w])
             for v0 in range(0, panels * nr, nr):
                 bp = spread[:, v0:v0 + nr]
                 for kb in range(k_blocks):
@@ -253,9 +257,9 @@ def input_gradient(y, dy, code, w, padding, dx, tasks: int) -> None:
 
 def _dw_signature(t):
     # xp (N, C*Hp*Wp + tail), bases (K,), y, dy (N, O, OH, OW), act, parts (T, K_pad, O_pad), db_parts (T, O_pad),
-    # wp, delta_out (N, O, OH, OW) or empty
+    # wp
     return (readonly(t, 2, "C"), readonly(int64, 1, "C"), readonly(t, 4, "C"), readonly(t, 4, "C"), int64,
-            t[:, :, ::1], t[:, ::1], int64, t[:, :, :, ::1])
+            t[:, :, ::1], t[:, ::1], int64)
 
 
 def _dw_tasks(xp, bases, y, dy, act, parts, *rest):
@@ -263,17 +267,16 @@ def _dw_tasks(xp, bases, y, dy, act, parts, *rest):
 
 
 @per_dtype(_dw_signature, dtype_arg=5, parallel=True, slp=True, work=_dw_tasks, serial_below=2)
-def conv_wide_dw(xp, bases, y, dy, act, parts, db_parts, wp, delta_out):
+def conv_wide_dw(xp, bases, y, dy, act, parts, db_parts, wp):
     """parts[t] += dWᵀ of task t's images: Σ_v im2col(x_n)[k, v] · δ_n[v, o] over wide pixels v, with the
     im2col rows read where they lie in the padded image (the row-table tile: row k is the run xp[n, bases[k]:])
-    and δ_n laid out wide as the B panel (zero in the thrown-away columns); db_parts[t] += Σ δ likewise, and
-    δ is kept in delta_out when that is non-empty (the dx pass reads it).
+    and δ_n laid out wide as the B panel (zero in the thrown-away columns); db_parts[t] += Σ δ likewise.
 
-    Per image, δ = dy·act'(y) is first formed row by row (contiguous, vectorised) into delta_out[n] or a
-    per-task scratch image, then transposed into wide_delta pixel by pixel within blocks of 16 pixels (each
-    pixel's row of channels written whole). Measured on 3->32 k3 b64, one thread: the channel-by-channel
-    column writes missed L1 once per element, and reading y inside the transposition (channels 4 KB apart)
-    tripled it again: together 2.7 ms of a 3.6 ms dW."""
+    Per image, δ = dy·act'(y) is first formed row by row (contiguous, vectorised) into a per-task image (the
+    dx pass forms its own: no batch-sized δ is stored), then transposed into wide_delta pixel by pixel
+    within blocks of 16 pixels (each pixel's row of channels written whole). Measured on 3->32 k3 b64, one
+    thread: the channel-by-channel column writes missed L1 once per element, and reading y inside the
+    transposition (channels 4 KB apart) tripled it again: together 2.7 ms of a 3.6 ms dW."""
     batch = xp.shape[0]
     channels, out_h, out_w = dy.shape[1], dy.shape[2], dy.shape[3]
     tasks, k_pad, o_pad = parts.shape
@@ -283,24 +286,16 @@ def conv_wide_dw(xp, bases, y, dy, act, parts, db_parts, wp, delta_out):
     virtual = (out_h - 1) * wp + out_w
     k_blocks = cdiv(virtual, KC)
     kc_max = cdiv(virtual, k_blocks)
-    keep = delta_out.size > 0
     for task in prange(tasks):
         wide_delta = np.zeros((virtual, o_pad), parts.dtype)
-        scratch = np.empty((channels, out_h, out_w), parts.dtype)
+        image_delta = np.empty((channels, out_h, out_w), parts.dtype)
         starts = np.zeros(MR, np.int64)
         target = parts[task]
         sums = np.zeros(o_pad, parts.dtype)  # db, summed per channel in the transposition's order
         for n in range(task * batch // tasks, (task + 1) * batch // tasks):
-            image_delta = delta_out[n] if keep else scratch
             for o in range(channels):
                 for a in range(out_h):
-                    dy_row, y_row, d_row = dy[n, o, a], y[n, o, a], image_delta[o, a]
-                    if act == IDENTITY:
-                        for b in range(out_w):
-                            d_row[b] = dy_row[b]
-                    else:
-                        for b in range(out_w):
-                            d_row[b] = dy_row[b] * activation_slope(y_row[b], act)
+                    _delta_row(dy[n, o, a], y[n, o, a], act, image_delta[o, a])
             for a in range(out_h):
                 for b0 in range(0, out_w, 16):
                     for b in range(b0, min(out_w, b0 + 16)):
@@ -327,7 +322,7 @@ def conv_wide_dw(xp, bases, y, dy, act, parts, db_parts, wp, delta_out):
             db_parts[task, o] += sums[o]
 
 
-def weight_gradient(x, w, y, dy, padding, code, tasks, delta, dw, db) -> None:
+def weight_gradient(x, w, y, dy, padding, code, tasks, dw, db) -> None:
     """dW and db of a stride-1 convolution (conv.conv2d_backward's contract) over wide pixels."""
     o, c, kh, kw = w.shape
     k = c * kh * kw
@@ -340,6 +335,6 @@ def weight_gradient(x, w, y, dy, padding, code, tasks, delta, dw, db) -> None:
     unpadded = (hp, wp) == x.shape[2:] and x.flags.c_contiguous
     xp = x.reshape(x.shape[0], -1) if unpadded else padded_flat(x, padding, (hp, wp), nr)
     conv_wide_dw(xp, wide_bases(c, (kh, kw), (hp, wp)), np.ascontiguousarray(y), np.ascontiguousarray(dy), code,
-                 parts, db_parts, wp, delta)
+                 parts, db_parts, wp)
     dw[...] = parts.sum(axis=0)[:k, :o].T.reshape(dw.shape)
     db[...] = db_parts.sum(axis=0)[:o]
