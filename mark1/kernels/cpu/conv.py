@@ -1,7 +1,8 @@
 """conv2d forward and backward as implicit GEMMs on the GEMM's micro-kernel: the im2col matrix is never stored.
 
-Stride 1 (nearly every layer) goes through conv_wide.py (forward and dx over "wide" output rows: contiguous
-packing) and, for few weights, conv_dw_lanes.py (dW); the kernels below serve every stride and dW.
+Stride 1 (nearly every layer) goes through conv_wide.py (forward, dW and dx over "wide" output rows, the
+im2col rows read in place) and, for fewer than 8 output channels, conv_dw_lanes.py (dW); the kernels below
+serve the other strides (and stride 1 with conv_wide switched off: WIDE, WIDE_DW).
 
 Forward, per image n: out[n] (O, OH*OW) = W (O, C*kh*kw) @ cols_n, where column p of cols_n is output pixel
 p's receptive field. W is packed once into MR-row panels; cols_n is formed NR columns at a time, straight
