@@ -58,6 +58,12 @@ def slp_vectorize():
         numba.config.SLP_VECTORIZE = previous
 
 
+@jit_inline
+def cdiv(a, b):
+    """ceil(a / b) for non-negative ints, inlined (as a call it was one more compile unit per caller)."""
+    return (a + b - 1) // b
+
+
 def typed(like, value):
     """`value` converted to the scalar type of `like` (inside kernels only).
 

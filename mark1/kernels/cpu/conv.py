@@ -37,8 +37,8 @@ from numba import int64, prange
 
 from mark1.kernels.cpu import conv_dw_lanes, conv_wide
 from mark1.kernels.cpu import gemm as _gemm
-from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, jit_inline, per_dtype, readonly, renamed, typed
-from mark1.kernels.cpu.conv_wide import KC, SERIAL_WORK, cdiv, forward_work, pack_rows
+from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, cdiv, jit_inline, per_dtype, readonly, renamed, typed
+from mark1.kernels.cpu.conv_wide import KC, SERIAL_WORK, forward_work, pack_rows
 from mark1.kernels.cpu.epilogue import activate_block
 from mark1.kernels.cpu.expmath import activation_slope
 from mark1.kernels.cpu.gemm import micro_tile, micro_tile_out

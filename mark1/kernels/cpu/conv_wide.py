@@ -27,7 +27,7 @@ import numpy as np
 from numba import int64, prange
 
 from mark1.kernels.cpu import gemm as _gemm
-from mark1.kernels.cpu._jit import IDENTITY, jit_inline, per_dtype, readonly, renamed, typed
+from mark1.kernels.cpu._jit import IDENTITY, cdiv, jit_inline, per_dtype, readonly, renamed, typed
 from mark1.kernels.cpu.epilogue import activate_block
 from mark1.kernels.cpu.expmath import activation_slope
 from mark1.kernels.cpu.microkernel import (
@@ -42,11 +42,6 @@ MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live
 SHORT_MR = PARAMS.short_mr
 KC = 256                 # depth of one packed block, as the GEMM (the B panel, KC x NR, stays in L1)
 SERIAL_WORK = 1 << 20    # multiply-adds below which a convolution runs on one thread
-
-
-@jit_inline
-def cdiv(a, b):
-    return (a + b - 1) // b
 
 
 def _forward_signature(t):

@@ -26,7 +26,7 @@ from numba import int64, prange
 from numba.extending import overload
 
 from mark1.kernels.cpu._intrinsics import prefetch_for_write
-from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, jit, jit_inline, per_dtype, readonly, renamed
+from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, cdiv, jit, jit_inline, per_dtype, readonly, renamed
 from mark1.kernels.cpu.epilogue import activate_block
 from mark1.kernels.cpu.microkernel import (
     register_narrow_tile_masked,
@@ -105,11 +105,10 @@ def _epilogue(out, i0, j0, mi, nj, bias, act):
 def _task_grid(row_panels, col_panels, threads):
     """(row tasks, column tasks): rows split into L2-sized blocks, rounded up to a multiple of the thread
     count so a static split is balanced; columns split only when there are too few rows for the threads."""
-    blocks = (row_panels + MC_PANELS - 1) // MC_PANELS
-    row_tasks = min(row_panels, (blocks + threads - 1) // threads * threads)
+    row_tasks = min(row_panels, cdiv(cdiv(row_panels, MC_PANELS), threads) * threads)
     col_tasks = 1
     if row_tasks < threads:
-        col_tasks = min(col_panels, (threads + row_tasks - 1) // row_tasks)
+        col_tasks = min(col_panels, cdiv(threads, row_tasks))
     return row_tasks, col_tasks
 
 
@@ -174,9 +173,9 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
     rows, depth = a.shape
     cols = b.shape[1]
     nr = bp.shape[2]
-    row_panels = (rows + MR - 1) // MR
+    row_panels = cdiv(rows, MR)
     col_panels = bp.shape[0]
-    k_blocks = (depth + kc_max - 1) // kc_max
+    k_blocks = cdiv(depth, kc_max)
     epilogue = FUSED and (bias.size > 0 or act != IDENTITY)
     strided = a.strides[0] != a.itemsize  # rows not adjacent: the general-stride tile (any strides)
     ti = task // col_tasks
@@ -243,16 +242,16 @@ def _gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
     nr = tile_width(out)
     if cols <= nr // 2:  # narrow N (a classifier's 10 outputs): half-width panels, half the wasted columns
         nr = nr // 2
-    col_panels = (cols + nr - 1) // nr
-    k_blocks = (depth + KC - 1) // KC
-    kc_max = (depth + k_blocks - 1) // k_blocks  # equal blocks: 784 = 4 x 196 rather than 3 x 256 + 16
+    col_panels = cdiv(cols, nr)
+    k_blocks = cdiv(depth, KC)
+    kc_max = cdiv(depth, k_blocks)  # equal blocks: 784 = 4 x 196 rather than 3 x 256 + 16
     bp = np.empty((col_panels, depth, nr), out.dtype)
     for q in prange(col_panels):
         if FUSED:
             pack_b_panel(b, b2, b_code, bp, q, colsum)
         else:
             pack_b_copy(b, bp, q)
-    row_tasks, col_tasks = _task_grid((a.shape[0] + MR - 1) // MR, col_panels, threads)
+    row_tasks, col_tasks = _task_grid(cdiv(a.shape[0], MR), col_panels, threads)
     for task in prange(row_tasks * col_tasks):
         TASK(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col_tasks, kc_max)
 

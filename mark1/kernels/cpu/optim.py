@@ -13,7 +13,7 @@ import math
 from numba import float64, prange
 
 from mark1.kernels.cpu._intrinsics import prefer_full_vector_width
-from mark1.kernels.cpu._jit import jit_inline, per_dtype, readonly, typed
+from mark1.kernels.cpu._jit import cdiv, jit_inline, per_dtype, readonly, typed
 from mark1.kernels.cpu.elementwise import CHUNK, row_views
 
 # Work per element in units of the serial threshold (params.elementwise_serial_below, one memory pass).
@@ -60,7 +60,7 @@ def _sgd_constants(like, lr, momentum, weight_decay):
 def _sgd_flat(param, grad, velocity, lr, momentum, weight_decay):
     lr, momentum, weight_decay = _sgd_constants(param[0], lr, momentum, weight_decay)
     n = param.size
-    for c in prange((n + CHUNK - 1) // CHUNK):
+    for c in prange(cdiv(n, CHUNK)):
         lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
         _sgd_span(param[lo:hi], grad[lo:hi], velocity[lo:hi], lr, momentum, weight_decay)
 
@@ -104,7 +104,7 @@ def _adam_signature(t, layout):
 def _adam_flat(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, correction1, correction2):
     k = _adam_constants(param[0], lr, beta1, beta2, eps, weight_decay, correction1, correction2)
     n = param.size
-    for c in prange((n + CHUNK - 1) // CHUNK):
+    for c in prange(cdiv(n, CHUNK)):
         lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
         _adam_span(param[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi], k[0], k[1], k[2], k[3], k[4], k[5], k[6])
 
