@@ -37,12 +37,12 @@ from numba import int64, prange
 
 from mark1.kernels.cpu import conv_dw_lanes, conv_wide
 from mark1.kernels.cpu import gemm as _gemm
-from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, cdiv, jit_inline, per_dtype, readonly, renamed, typed
+from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, cdiv, jit_inline, per_dtype, readonly, typed
 from mark1.kernels.cpu.conv_wide import KC, SERIAL_WORK, forward_work, pack_rows
 from mark1.kernels.cpu.epilogue import activate_block
 from mark1.kernels.cpu.expmath import activation_slope
 from mark1.kernels.cpu.gemm import micro_tile, micro_tile_out
-from mark1.kernels.cpu.microkernel import register_tile, short_tile
+from mark1.kernels.cpu.microkernel import register_tile
 
 MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live in gemm.py
 # Stride-1 dW runs as lane-wise sums (conv_dw_lanes) for few output channels and weights, else through
@@ -263,13 +263,6 @@ def _dw(xf, offsets, y, dy, act, parts, db_parts, taps, plane, delta_out):
                         TILE(kc, ap[ir], bp, target, np.uint64(ir * ROWS), np.uint64(j0), True)
 
 
-def _dw_variant(rows: int):
-    suffix = "" if rows == MR else f"_{rows}_rows"
-    kernel = renamed(_dw, suffix, ROWS=rows, TILE=register_tile if rows == MR else short_tile(rows))
-    kernel.__name__ = kernel.__qualname__ = "conv_dw" + suffix  # the name compile logs show
-    return per_dtype(_dw_signature, dtype_arg=5, parallel=True, slp=True, work=_dw_threads, serial_below=2)(kernel)
-
-
 @jit_inline
 def _add_run(tile, m, c0, length, dx, n, ch, row, w0, step):
     """dx[n, ch, row, w0 + t*step] += tile[m, c0 + t] where that is inside the image (col2im of one run)."""
@@ -375,12 +368,13 @@ def conv2d_backward(x, w, y, dy, stride, padding, activation, dx, dw, db):
     k = c * kh * kw
     serial = n * o * k * dy.shape[2] * dy.shape[3] < SERIAL_WORK
     threads = 1 if serial else max(1, min(numba.get_num_threads(), n))  # one buffer per thread: 1 runs serially
-    wide = WIDE and conv_wide.wide_applies(stride)
+    stride1 = conv_wide.wide_applies(stride)
+    wide = WIDE and stride1
     keep = dx is not None and code != IDENTITY and not wide  # the wide dx forms δ itself, image by image
     delta = np.empty(dy.shape, dy.dtype) if keep else np.empty((0, 0, 0, 0), dy.dtype)
-    if conv_wide.wide_applies(stride) and o * k <= DW_LANES_MAX and o < DW_LANES_CHANNELS:
+    if stride1 and o * k <= DW_LANES_MAX and o < DW_LANES_CHANNELS:
         conv_dw_lanes.weight_gradient(x, w, y, dy, padding, code, threads, delta, dw, db)
-    elif WIDE_DW and conv_wide.wide_applies(stride):
+    elif WIDE_DW and stride1:
         conv_wide.weight_gradient(x, w, y, dy, padding, code, threads, dw, db)
     else:
         rows = conv_wide.tile_rows(o)
@@ -400,5 +394,6 @@ def conv2d_backward(x, w, y, dy, stride, padding, activation, dx, dw, db):
 
 
 # dW by tile rows, made last: a variant's globals are a copy of this module's at the time it is made
-DWS = {rows: _dw_variant(rows) for rows in sorted({MR, conv_wide.SHORT_MR})}
+DWS = conv_wide.by_tile_height(_dw, "conv_dw", False, _dw_signature, dtype_arg=5, parallel=True, slp=True,
+                               work=_dw_threads, serial_below=2)
 conv_dw = DWS[MR]

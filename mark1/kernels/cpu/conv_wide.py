@@ -40,6 +40,7 @@ from mark1.kernels.cpu.params import PARAMS
 
 MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live in gemm.py
 SHORT_MR = PARAMS.short_mr
+TILE_HEIGHTS = tuple(sorted({MR, SHORT_MR}))  # the tile heights conv kernels come in (tile_rows picks one)
 KC = 256                 # depth of one packed block, as the GEMM (the B panel, KC x NR, stays in L1)
 SERIAL_WORK = 1 << 20    # multiply-adds below which a convolution runs on one thread
 
@@ -105,23 +106,30 @@ def _store_wide(acc, target, v0, width, wide, out_w, bias, act):
             r, q = r + 1, q - wide
 
 
-def _forward_variant(rows: int):
-    suffix = "" if rows == MR else f"_{rows}_rows"
-    kernel = renamed(_forward, suffix, ROWS=rows, TILE=short_tile(rows, b_table=True))
-    kernel.__name__ = kernel.__qualname__ = "conv_wide_forward" + suffix  # the name compile logs show
-    return per_dtype(_forward_signature, dtype_arg=3, parallel=True, slp=True, work=forward_work,
-                     serial_below=SERIAL_WORK)(kernel)
+def by_tile_height(func, name: str, b_table: bool, signature, **options) -> dict:
+    """{rows: kernel} for every tile height: func compiled with the globals ROWS and TILE set to the height and
+    its register tile (see _jit.renamed), as per_dtype(signature, **options) kernels named name[_<rows>_rows]
+    (the names compile logs show). Made after every helper func calls is defined: a variant's globals are a
+    copy of its module's at the time."""
+    kernels = {}
+    for rows in TILE_HEIGHTS:
+        suffix = "" if rows == MR else f"_{rows}_rows"
+        kernel = renamed(func, suffix, ROWS=rows, TILE=short_tile(rows, b_table))
+        kernel.__name__ = kernel.__qualname__ = name + suffix
+        kernels[rows] = per_dtype(signature, **options)(kernel)
+    return kernels
 
 
 # the forward by tile rows: MR, or the short tile where the output channels fill it better (tile_rows)
-FORWARDS = {rows: _forward_variant(rows) for rows in sorted({MR, SHORT_MR})}
+FORWARDS = by_tile_height(_forward, "conv_wide_forward", True, _forward_signature, dtype_arg=3, parallel=True,
+                          slp=True, work=forward_work, serial_below=SERIAL_WORK)
 conv_wide_forward = FORWARDS[MR]
 
 
 def tile_rows(channels: int) -> int:
     """The tile height that wastes the fewest rows on `channels` output channels (MR on a tie): 16 channels
     fill two 8-row tiles but only 2/3 of two 12-row ones."""
-    return min(sorted({MR, SHORT_MR}), key=lambda rows: (-(-channels // rows) * rows, rows != MR))
+    return min(TILE_HEIGHTS, key=lambda rows: (-(-channels // rows) * rows, rows != MR))
 
 
 def pack_rows(a: np.ndarray, rows: int = MR) -> np.ndarray:
@@ -150,6 +158,11 @@ def wide_bases(channels: int, kernel: tuple, image_hw: tuple) -> np.ndarray:
     return (ch * hp * wp + i * wp + j).reshape(-1).astype(np.int64)
 
 
+def padded_size(out_hw: tuple, kernel: tuple) -> tuple[int, int]:
+    """(Hp, Wp): the zero-padded image a stride-1 convolution with this output and kernel reads."""
+    return out_hw[0] + kernel[0] - 1, out_hw[1] + kernel[1] - 1
+
+
 def wide_applies(stride: tuple) -> bool:
     return stride == (1, 1)
 
@@ -160,7 +173,7 @@ def forward(x, w, b, padding, code, out, nr):
     n, o, out_h, out_w = out.shape
     kh, kw = w.shape[2:]
     rows = tile_rows(o)
-    padded_hw = (out_h + kh - 1, out_w + kw - 1)
+    padded_hw = padded_size((out_h, out_w), (kh, kw))
     xp = padded_flat(x, padding, padded_hw, nr)
     FORWARDS[rows](xp, wide_bases(w.shape[1], (kh, kw), padded_hw), pack_rows(w.reshape(o, -1), rows),
                    out.reshape(n, o, -1), b, code, padded_hw[1], out_w)
@@ -241,7 +254,7 @@ def input_gradient(y, dy, code, w, padding, dx, tasks: int) -> None:
     formed from dy and y image by image."""
     o, c, kh, kw = w.shape
     pt, pl = padding
-    hp, wp = dy.shape[2] + kh - 1, dy.shape[3] + kw - 1
+    hp, wp = padded_size(dy.shape[2:], (kh, kw))
     # im2col rows in (j, i, c) order instead of (c, i, j): the tile adds row after row onto runs of the image,
     # and runs of neighbouring taps (j, j+1) overlap, so each load waited for the store just before it;
     # neighbours in this order are a channel plane apart
@@ -322,7 +335,7 @@ def weight_gradient(x, w, y, dy, padding, code, tasks, dw, db) -> None:
     o, c, kh, kw = w.shape
     k = c * kh * kw
     nr = NR_F32 if dw.dtype == np.float32 else NR_F64
-    hp, wp = dy.shape[2] + kh - 1, dy.shape[3] + kw - 1
+    hp, wp = padded_size(dy.shape[2:], (kh, kw))
     o_pad = nr // 2 if o <= nr // 2 else -(-o // nr) * nr
     parts = np.zeros((tasks, -(-k // MR) * MR, o_pad), dw.dtype)
     db_parts = np.zeros((tasks, o_pad), dw.dtype)

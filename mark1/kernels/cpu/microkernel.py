@@ -258,6 +258,8 @@ def short_tile(rows: int, b_table: bool = False):
     short height its output channels fill better (params.short_mr). b_table: B's kc rows read in place from
     one flat array (a stride-1 convolution's wide im2col rows), never packed. One intrinsic each, on first use."""
     key = (rows, b_table)
+    if key == (PARAMS.mr, False):
+        return register_tile
     if key not in _SHORT_TILES:
         name = f"register_tile_{rows}_rows" + ("_b_table" if b_table else "")
         _SHORT_TILES[key] = intrinsic(_tile_intrinsic(None, name, rows=rows, b_table=b_table))
