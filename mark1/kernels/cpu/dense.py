@@ -22,17 +22,17 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
     """
     empty = _NO_ARRAY[out.dtype]
     work = a.shape[0] * a.shape[1] * b.shape[1]
-    # below SERIAL_WORK (read per call: gemm.thresholds() changes it in tests) the packed GEMM runs its
-    # single-threaded twin, planned for one thread, and numba.get_num_threads() (0.5 us) is skipped
-    serial = work < kernels.SERIAL_WORK and not PerDtype.always_threaded
-    threads = 1 if serial else numba.get_num_threads()
-    args = (a, a if a2 is None else a2, a_code, b, b if b2 is None else b2, b_code, out,
-            empty if bias is None else bias, act, empty if colsum is None else colsum, threads)
+    fused = not (b2 is None and a2 is None and bias is None and act == IDENTITY and colsum is None)
+    a2, b2 = a if a2 is None else a2, b if b2 is None else b2
+    bias, colsum = empty if bias is None else bias, empty if colsum is None else colsum
     if path == "small" or (path == "auto" and work <= kernels.SMALL_WORK):
-        gemm_small(*args)
-    else:
-        fused = not (b2 is None and a2 is None and bias is None and act == IDENTITY and colsum is None)
-        kernels.PACKED_KERNELS[fused, kernels.reads_a_in_place(a, a_code, b.shape[1])].run(serial, *args)
+        gemm_small(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, 1)
+        return
+    kernel = kernels.PACKED_KERNELS[fused, kernels.reads_a_in_place(a, a_code, b.shape[1])]
+    # below the kernel's serial threshold (gemm.thresholds() changes it in tests) its single-threaded twin
+    # runs, planned for one thread, and numba.get_num_threads() (0.5 us) is skipped
+    serial = work < kernel.serial_below and not PerDtype.always_threaded
+    kernel.run(serial, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, 1 if serial else numba.get_num_threads())
 
 
 def matmul(a, b, out):
