@@ -124,14 +124,14 @@ def row_views(*arrays: np.ndarray):
         yield tuple(a[index] for a in arrays)
 
 
-def _flat(x: np.ndarray) -> np.ndarray:
+def flat_view(x: np.ndarray) -> np.ndarray:
     return x if x.ndim == 1 else x.reshape(-1)  # reshape costs ~0.2 us a call, a tenth of a 2^12 sigmoid
 
 
 def _unary(code: int):
     def op(x, out):
         if x.flags.c_contiguous:
-            _forward_flat(_flat(x), _flat(out), code)
+            _forward_flat(flat_view(x), flat_view(out), code)
         else:
             for x2, out2 in row_views(x, out):
                 _forward_rows(x2, out2, code)
@@ -142,7 +142,7 @@ def _unary(code: int):
 def _binary(code: int):
     def op(y, dy, out):
         if y.flags.c_contiguous and dy.flags.c_contiguous:
-            _backward_flat(_flat(y), _flat(dy), _flat(out), code)
+            _backward_flat(flat_view(y), flat_view(dy), flat_view(out), code)
         else:
             for y2, dy2, out2 in row_views(y, dy, out):
                 _backward_rows(y2, dy2, out2, code)

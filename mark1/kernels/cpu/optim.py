@@ -14,7 +14,7 @@ from numba import float64, prange
 
 from mark1.kernels.cpu._intrinsics import prefer_full_vector_width
 from mark1.kernels.cpu._jit import cdiv, jit_inline, per_dtype, readonly, typed
-from mark1.kernels.cpu.elementwise import CHUNK, row_views
+from mark1.kernels.cpu.elementwise import CHUNK, flat_view, row_views
 
 # Work per element in units of the serial threshold (params.elementwise_serial_below, one memory pass).
 # From a warm cache one thread is quicker up to ~2^17 elements (784x128 = 100k: 8.2 us serial, 11.5 us on
@@ -120,14 +120,10 @@ def _contiguous(*arrays) -> bool:
     return all(a.flags.c_contiguous for a in arrays)
 
 
-def _flat(x):
-    return x if x.ndim == 1 else x.reshape(-1)
-
-
 def sgd(param, grad, velocity, lr, momentum, weight_decay):
     """p -= lr * v with v = momentum * v + (g + weight_decay * p): torch.optim.SGD, dampening 0."""
     if _contiguous(param, grad, velocity):
-        _sgd_flat(_flat(param), _flat(grad), _flat(velocity), lr, momentum, weight_decay)
+        _sgd_flat(flat_view(param), flat_view(grad), flat_view(velocity), lr, momentum, weight_decay)
         return
     for p2, g2, v2 in row_views(param, grad, velocity):
         _sgd_rows(p2, g2, v2, lr, momentum, weight_decay)
@@ -137,7 +133,7 @@ def adam(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
     """Adam (Kingma & Ba 2014, Algorithm 1) with L2 weight decay added to g, as torch.optim.Adam."""
     correction1, correction2 = 1 - beta1**step, 1 - beta2**step
     if _contiguous(param, grad, m, v):
-        _adam_flat(_flat(param), _flat(grad), _flat(m), _flat(v), lr, beta1, beta2, eps, weight_decay,
+        _adam_flat(flat_view(param), flat_view(grad), flat_view(m), flat_view(v), lr, beta1, beta2, eps, weight_decay,
                    correction1, correction2)
         return
     for p2, g2, m2, v2 in row_views(param, grad, m, v):
