@@ -14,7 +14,7 @@ from mark1.backends import unavailable_reason
 pytestmark = pytest.mark.skipif(unavailable_reason("numba") is not None, reason=f"numba: {unavailable_reason('numba')}")
 
 ULP_BOUND = 2  # stated in exp_f32's docstring
-TANH_ULP_BOUND = 2  # stated in tanh_f32's docstring
+TANH_ULP_BOUND = 5  # stated in tanh_f32's docstring
 
 
 def _array_version(scalar):
@@ -114,12 +114,12 @@ def test_sigmoid_large_array_matches_float64():
 
 def test_tanh_within_stated_ulp(tanh_f32_array):
     """A dense sweep of [-12, 12], 4M float32 drawn by bit pattern from ±[1e-30, 50], and the inputs around
-    the switch between the polynomial and the exp formula (atanh(1/2))."""
+    the clamp at ±9.1 (where float32 tanh has just become ±1)."""
     rng = np.random.default_rng(12)
     lo, hi = np.array([1e-30, 50.0], np.float32).view(np.int32)
     drawn = rng.integers(lo, hi, 1 << 22, dtype=np.int32).view(np.float32)
     drawn[::2] *= -1
-    switch = np.float32(np.arctanh(0.5)) + np.linspace(-1e-3, 1e-3, 20001).astype(np.float32)
+    switch = np.float32(9.1) + np.linspace(-0.2, 1e-3, 20001).astype(np.float32)
     x = np.concatenate([np.linspace(-12, 12, 2_000_001, dtype=np.float32), drawn, switch, -switch])
     err = _ulp_error(tanh_f32_array(x), x, np.tanh)
     assert err.max() <= TANH_ULP_BOUND, f"max {err.max():.2f} ulp at x = {x[err.argmax()]!r}"
@@ -147,7 +147,7 @@ def test_tanh_specials_through_the_op(dtype, layout):
     assert list(y[0]) == [1, -1, 1, -1] and np.isnan(y[1, 0]) and np.signbit(y[1, 2]) and y[1, 2] == 0
     finite = np.isfinite(x) & (np.abs(x) < 100)
     np.testing.assert_allclose(y[finite], np.tanh(x[finite].astype(np.float64)),
-                               rtol=2.4e-7 if dtype == "float32" else 1e-15)
+                               rtol=6e-7 if dtype == "float32" else 1e-15)  # 5 ulp
 
 
 VECTOR_FMA = re.compile(r"vfmadd\w*ps\b[^\n]*%[yz]mm")
