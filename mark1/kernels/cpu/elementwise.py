@@ -7,12 +7,29 @@ of copying.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
-from numba import int64, prange
+from numba import cfunc, int64, prange
 
+from mark1.kernels.cpu import workers
+from mark1.kernels.cpu._atomics import array_at, slot_at
 from mark1.kernels.cpu._intrinsics import prefer_full_vector_width
-from mark1.kernels.cpu._jit import ACTIVATION_CODES, RELU, SIGMOID, TANH, jit_inline, per_dtype, readonly
+from mark1.kernels.cpu._jit import (
+    ACTIVATION_CODES,
+    JIT,
+    RELU,
+    SIGMOID,
+    TANH,
+    PerDtype,
+    cdiv,
+    jit,
+    jit_inline,
+    per_dtype,
+    readonly,
+    renamed,
+)
 from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar, tanh_scalar
+from mark1.kernels.cpu.params import PARAMS
 
 CHUNK = 16384  # elements per parallel task: 64 KiB of float32, large enough to hide the scheduling cost
 # Work per element, in units of the serial threshold (params.elementwise_serial_below, a memory-bound pass):
@@ -96,6 +113,70 @@ def _backward_rows(y, dy, out, code):
         _backward_span(y[i], dy[i], out[i], code)
 
 
+# --- the same flat loops as jobs for mark1's worker threads (workers.py): ~1 us to start instead of ~6 ---
+# Above POOLED_BELOW elements (x the op's cost factor) a contiguous array's chunks go to the workers.
+POOLED_BELOW = PARAMS.pooled_serial_below
+X_TYPE = OUT_TYPE = None  # set per dtype in each task's copy (renamed): numba folds them as constants
+
+
+def _forward_task(params, chunk):
+    x = array_at(params, 0, X_TYPE)
+    out = array_at(params, 3, OUT_TYPE)
+    lo = chunk * CHUNK
+    hi = min(x.shape[0], lo + CHUNK)
+    _forward_span(x[lo:hi], out[lo:hi], slot_at(params, 6))
+
+
+def _backward_task(params, chunk):
+    y = array_at(params, 0, X_TYPE)
+    dy = array_at(params, 3, X_TYPE)
+    out = array_at(params, 6, OUT_TYPE)
+    lo = chunk * CHUNK
+    hi = min(y.shape[0], lo + CHUNK)
+    _backward_span(y[lo:hi], dy[lo:hi], out[lo:hi], slot_at(params, 9))
+
+
+_TASKS: dict = {}
+
+
+def _task_address(func, dtype: np.dtype) -> int:
+    """The C address of func's task for dtype, compiled (or loaded from the cache) on first use."""
+    key = (func.__name__, dtype)
+    if key not in _TASKS:
+        t = numba.from_dtype(dtype)
+        twin = renamed(func, "_" + dtype.name, X_TYPE=readonly(t, 1, "C"), OUT_TYPE=t[::1])
+        options = {k: v for k, v in JIT.items() if k != "nogil"}
+        _TASKS[key] = cfunc(workers.TASK_SIGNATURE, **options)(twin).address
+    return _TASKS[key]
+
+
+@jit
+def _forward_pooled(x, out, code, control, task, threads):
+    params = np.empty(7, np.int64)
+    workers.put_array(params, 0, x)
+    workers.put_array(params, 3, out)
+    params[6] = code
+    workers.run(control, task, params.ctypes.data, cdiv(x.shape[0], CHUNK), threads)
+
+
+@jit
+def _backward_pooled(y, dy, out, code, control, task, threads):
+    params = np.empty(10, np.int64)
+    workers.put_array(params, 0, y)
+    workers.put_array(params, 3, dy)
+    workers.put_array(params, 6, out)
+    params[9] = code
+    workers.run(control, task, params.ctypes.data, cdiv(y.shape[0], CHUNK), threads)
+
+
+def _pooled(size: int) -> int:
+    """Threads for a contiguous pass of `size` cost-weighted elements on the workers, 0 for one thread."""
+    if not workers.AVAILABLE or (size < POOLED_BELOW and not PerDtype.always_threaded):
+        return 0
+    threads = numba.get_num_threads()
+    return threads if threads > 1 else 0
+
+
 def as_rows(x: np.ndarray) -> np.ndarray | None:
     """A 2-D view of x (never a copy), or None when x's strides cannot be flattened that way."""
     if x.ndim == 2:
@@ -131,7 +212,12 @@ def flat_view(x: np.ndarray) -> np.ndarray:
 def _unary(code: int):
     def op(x, out):
         if x.flags.c_contiguous:
-            _forward_flat(flat_view(x), flat_view(out), code)
+            x1, out1 = flat_view(x), flat_view(out)
+            threads = _pooled(x1.size * FORWARD_COST[code])
+            if threads:
+                _forward_pooled(x1, out1, code, workers.control(), _task_address(_forward_task, x1.dtype), threads)
+            else:
+                _forward_flat.run(True, x1, out1, code)
         else:
             for x2, out2 in row_views(x, out):
                 _forward_rows(x2, out2, code)
@@ -142,7 +228,13 @@ def _unary(code: int):
 def _binary(code: int):
     def op(y, dy, out):
         if y.flags.c_contiguous and dy.flags.c_contiguous:
-            _backward_flat(flat_view(y), flat_view(dy), flat_view(out), code)
+            y1, dy1, out1 = flat_view(y), flat_view(dy), flat_view(out)
+            threads = _pooled(y1.size)
+            if threads:
+                _backward_pooled(y1, dy1, out1, code, workers.control(), _task_address(_backward_task, y1.dtype),
+                                 threads)
+            else:
+                _backward_flat.run(True, y1, dy1, out1, code)
         else:
             for y2, dy2, out2 in row_views(y, dy, out):
                 _backward_rows(y2, dy2, out2, code)

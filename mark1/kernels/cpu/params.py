@@ -30,6 +30,9 @@ DEFAULT_L2 = 512 << 10
 # sleep after ~20 us); at 2^16 two threads beat one for every activation in back-to-back calls (relu
 # 7.6 -> ~5 us, sigmoid 21 -> 13 us), while a lone call after idle pays the 25 us wake-up, hence no lower.
 ELEMENTWISE_SERIAL_BELOW = 1 << 16
+# With mark1's own workers (workers.py: a job starts in ~1 us, numba's TBB region in ~6) a contiguous
+# elementwise pass goes to two threads from this many cost-weighted elements (see elementwise.py).
+POOLED_SERIAL_BELOW = 1 << 15
 # The packed GEMM runs on one thread below this many multiply-adds. Measured on 2 vCPUs (Xeon, AVX-512, numba
 # on TBB), median us serial / threaded: 256x128x64 (2.1 M) 31 / 38, 128x256x128 (4.2 M) 63 / 68,
 # 64x784x256 (12.8 M) 249 / 181, 256x256x256 (16.8 M) 217 / 138: a parallel region's wake-up and join cost
@@ -52,6 +55,7 @@ class KernelParams:
     gemm_small_work: int      # multiply-adds at or below which the GEMM runs unpacked, row by row
     gemm_serial_work: int     # multiply-adds below which the packed GEMM runs on one thread
     elementwise_serial_below: int  # elements below which an elementwise/row/update kernel runs on one thread
+    pooled_serial_below: int  # the same for contiguous activations on mark1's workers
     source: str               # why this table row (detected or forced)
 
 
@@ -80,7 +84,8 @@ def table_row(isa: str, facts: CpuFacts, source: str) -> KernelParams:
                         nr_f64=nr_f64, kc=kc,
                         mc_panels=mc_panels, nc_panels=nc_panels, inplace_a_max_panels=4, gemm_small_work=16 * 16 * 16,
                         gemm_serial_work=GEMM_SERIAL_WORK,
-                        elementwise_serial_below=ELEMENTWISE_SERIAL_BELOW, source=source)
+                        elementwise_serial_below=ELEMENTWISE_SERIAL_BELOW,
+                        pooled_serial_below=POOLED_SERIAL_BELOW, source=source)
 
 
 def choose(facts: CpuFacts, forced: str | None) -> KernelParams:

@@ -1,0 +1,120 @@
+"""mark1's worker threads (kernels/cpu/workers.py): every chunk of every job runs exactly once, on any path."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import numpy as np
+import pytest
+
+from mark1.kernels.cpu import workers
+
+pytestmark = pytest.mark.skipif(not workers.AVAILABLE, reason="mark1's workers need Linux on x86-64")
+
+
+@pytest.fixture(scope="module")
+def counting_task():
+    """A task adding 1 to counts[chunk] (counts rebuilt from the parameter block), and its launcher."""
+    from numba import cfunc, types
+
+    from mark1.kernels.cpu._atomics import array_at
+    from mark1.kernels.cpu._jit import jit
+
+    counts_type = types.int64[::1]
+
+    @cfunc(workers.TASK_SIGNATURE)
+    def task(params, chunk):
+        counts = array_at(params, 0, counts_type)
+        counts[chunk] += 1
+
+    @jit
+    def launch(counts, control, address, jobs, threads):
+        params = np.empty(3, np.int64)
+        workers.put_array(params, 0, counts)
+        for _ in range(jobs):
+            workers.run(control, address, params.ctypes.data, counts.shape[0], threads)
+
+    return task.address, launch
+
+
+@pytest.mark.parametrize("chunks", [1, 2, 3, 17, 64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_every_chunk_once_per_job(counting_task, chunks, threads):
+    address, launch = counting_task
+    counts = np.zeros(chunks, np.int64)
+    launch(counts, workers.control(), address, 2000, threads)
+    assert (counts == 2000).all(), counts
+
+
+def test_sleeping_workers_wake_for_the_next_job(counting_task):
+    address, launch = counting_task
+    control = workers.control()
+    counts = np.zeros(8, np.int64)
+    for _ in range(5):
+        time.sleep(0.01)  # far past the spin: the workers are asleep on the futex
+        launch(counts, control, address, 1, 2)
+    assert (counts == 5).all()
+    assert control[workers.BUSY] == 0
+
+
+def test_a_busy_pool_runs_the_job_on_the_caller(counting_task):
+    """What a second Python thread's job, or a job started inside a task, finds: the chunks run here."""
+    address, launch = counting_task
+    control = workers.control()
+    counts = np.zeros(5, np.int64)
+    control[workers.BUSY] = 1
+    try:
+        launch(counts, control, address, 3, 2)
+    finally:
+        control[workers.BUSY] = 0
+    assert (counts == 3).all()
+
+
+def _sigmoid_in_child(queue):
+    import mark1 as m1
+
+    x = np.linspace(-8, 8, 1 << 18, dtype=np.float32)
+    with m1.backend("numba"):
+        queue.put(float(np.abs(m1.sigmoid(x) - 1 / (1 + np.exp(-x.astype(np.float64)))).max()))
+
+
+def test_a_forked_child_starts_its_own_workers():
+    import mark1 as m1
+
+    with m1.backend("numba"):
+        m1.sigmoid(np.ones(1 << 18, np.float32))  # the parent's workers exist before the fork
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_sigmoid_in_child, args=(queue,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) < 1e-6
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", [(1 << 16) + 7, 5 * 16384, 1 << 18])
+def test_pooled_activations_equal_the_serial_kernels(dtype, n):
+    """Chunks on two threads give the same bits as one pass on one thread, forward and backward."""
+    import mark1 as m1
+    from mark1.kernels.cpu import elementwise as ew
+
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal(n) * 4).astype(dtype)
+    dy = rng.standard_normal(n).astype(dtype)
+    for name in ("sigmoid", "tanh", "relu"):
+        code = ew.ACTIVATION_CODES[name]
+        serial_y, serial_dx = np.empty_like(x), np.empty_like(x)
+        ew._forward_flat.run(True, x, serial_y, code)
+        ew._backward_flat.run(True, serial_y, dy, serial_dx, code)
+        threads = m1.get_num_threads()
+        with m1.backend("numba"):
+            m1.set_num_threads(2)
+            try:
+                y = getattr(m1, name)(x)
+                dx = getattr(m1, f"{name}_backward")(y, dy)
+            finally:
+                m1.set_num_threads(threads)
+        np.testing.assert_array_equal(y, serial_y, err_msg=name)
+        np.testing.assert_array_equal(dx, serial_dx, err_msg=name)
