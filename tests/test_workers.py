@@ -33,7 +33,7 @@ def counting_task():
         params = np.empty(3, np.int64)
         workers.put_array(params, 0, counts)
         for _ in range(jobs):
-            workers.run(control, address, params.ctypes.data, counts.shape[0], threads)
+            workers.run(control, address, params, counts.shape[0], threads)
 
     return task.address, launch
 
@@ -118,3 +118,32 @@ def test_pooled_activations_equal_the_serial_kernels(dtype, n):
                 m1.set_num_threads(threads)
         np.testing.assert_array_equal(y, serial_y, err_msg=name)
         np.testing.assert_array_equal(dx, serial_dx, err_msg=name)
+
+
+@pytest.mark.parametrize("shape", [(512, 512, 512), (128, 256, 128), (256, 784, 128), (37, 300, 129), (300, 50, 10)])
+def test_pooled_gemm_equals_the_serial_kernel(shape):
+    """Row split, column split (op(a) read in place, small next to B) and edge tiles, called repeatedly: the
+    packed B buffer lives only in the parameter block, so a job that outlived it would read freed memory."""
+    from mark1.kernels.cpu import dense, gemm
+
+    m, k, n = shape
+    rng = np.random.default_rng(m * k + n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    y = rng.uniform(0.1, 0.9, (m, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    expected = np.empty((m, n), np.float32)
+    empty = np.empty(0, np.float32)
+    with gemm.thresholds(serial_work=1 << 40):
+        kernel = gemm.PACKED_KERNELS[True, gemm.reads_a_in_place(a, 0, n)]
+        kernel.run(True, a, a, 0, b, b, 0, expected, bias, 1, empty, 1)
+        expected_dw, expected_db = np.empty((k, n), np.float32), np.zeros(n, np.float32)
+        gemm.PACKED_KERNELS[True, False].run(True, a.T, a.T, 0, y, y, 1, expected_dw, empty, 0, expected_db, 1)
+    for _ in range(4):
+        out = np.empty((m, n), np.float32)
+        gemm.gemm_pooled(True, gemm.reads_a_in_place(a, 0, n), a, a, 0, b, b, 0, out, bias, 1, empty, 2)
+        np.testing.assert_array_equal(out, expected)
+        dw, db = np.empty((k, n), np.float32), np.zeros(n, np.float32)
+        dense.gemm(a.T, y, dw, b2=y, b_code=1, colsum=db)  # the fused backward's dW (and db) on the workers
+        np.testing.assert_array_equal(dw, expected_dw)
+        np.testing.assert_array_equal(db, expected_db)

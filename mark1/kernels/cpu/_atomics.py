@@ -166,3 +166,19 @@ def array_at(typingctx, address, offset, array_type):
         return out._getvalue()
 
     return sig, codegen
+
+
+@intrinsic
+def keep_alive(typingctx, array):
+    """Emits nothing; a use of `array` here keeps numba from freeing it earlier.
+
+    numba frees a local array right after its last use in the source, and a parameter block or a packed
+    buffer is last used where its address is taken, before the job that reads it runs: call this after.
+    """
+    if not isinstance(array, types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return context.get_dummy_value()
+
+    return types.void(array), codegen

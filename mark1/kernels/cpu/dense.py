@@ -6,6 +6,7 @@ import numba
 import numpy as np
 
 from mark1.kernels.cpu import gemm as kernels
+from mark1.kernels.cpu import workers
 from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, PerDtype
 from mark1.kernels.cpu.gemm import gemm_small
 
@@ -28,7 +29,13 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
     if path == "small" or (path == "auto" and work <= kernels.SMALL_WORK):
         gemm_small(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, 1)
         return
-    kernel = kernels.PACKED_KERNELS[fused, kernels.reads_a_in_place(a, a_code, b.shape[1])]
+    in_place = kernels.reads_a_in_place(a, a_code, b.shape[1])
+    kernel = kernels.PACKED_KERNELS[fused, in_place]
+    if workers.AVAILABLE and (work >= kernels.POOLED_SERIAL_WORK or PerDtype.always_threaded):
+        threads = numba.get_num_threads()
+        if threads > 1:
+            kernels.gemm_pooled(fused, in_place, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads)
+            return
     # below the kernel's serial threshold (gemm.thresholds() changes it in tests) its single-threaded twin
     # runs, planned for one thread, and numba.get_num_threads() (0.5 us) is skipped
     serial = work < kernel.serial_below and not PerDtype.always_threaded

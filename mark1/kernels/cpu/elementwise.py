@@ -156,7 +156,7 @@ def _forward_pooled(x, out, code, control, task, threads):
     workers.put_array(params, 0, x)
     workers.put_array(params, 3, out)
     params[6] = code
-    workers.run(control, task, params.ctypes.data, cdiv(x.shape[0], CHUNK), threads)
+    workers.run(control, task, params, cdiv(x.shape[0], CHUNK), threads)
 
 
 @jit
@@ -166,7 +166,7 @@ def _backward_pooled(y, dy, out, code, control, task, threads):
     workers.put_array(params, 3, dy)
     workers.put_array(params, 6, out)
     params[9] = code
-    workers.run(control, task, params.ctypes.data, cdiv(y.shape[0], CHUNK), threads)
+    workers.run(control, task, params, cdiv(y.shape[0], CHUNK), threads)
 
 
 def _pooled(size: int) -> int:

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+import numba
 import numpy as np
-from numba import int64, prange
+from numba import cfunc, int64, prange
 from numba.extending import overload
 
+from mark1.kernels.cpu import workers
+from mark1.kernels.cpu._atomics import array_at, keep_alive, slot_at
 from mark1.kernels.cpu._intrinsics import prefetch_for_write
-from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, cdiv, jit, jit_inline, per_dtype, readonly, renamed
+from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, JIT, cdiv, jit, jit_inline, per_dtype, readonly, renamed
 from mark1.kernels.cpu.epilogue import activate_block
 from mark1.kernels.cpu.microkernel import (
     register_narrow_tile_masked,
@@ -49,6 +52,7 @@ NC_PANELS = PARAMS.nc_panels  # B panels of one chunk (kc x NC in L2)
 INPLACE_A_MAX_PANELS = PARAMS.inplace_a_max_panels  # op(a) is read unpacked up to this many B panels
 SMALL_WORK = PARAMS.gemm_small_work    # at or below this many multiply-adds, packing costs more than it saves
 SERIAL_WORK = PARAMS.gemm_serial_work  # multiply-adds below which the packed GEMM runs on one thread
+POOLED_SERIAL_WORK = PARAMS.gemm_pooled_serial_work  # the same where it runs on mark1's workers
 
 
 def micro_tile(kc, a, b, t):
@@ -102,9 +106,21 @@ def _epilogue(out, i0, j0, mi, nj, bias, act):
 
 
 @jit_inline
-def _task_grid(row_panels, col_panels, threads):
+def _task_grid(rows, cols, col_panels, threads, in_place):
     """(row tasks, column tasks): rows split into L2-sized blocks, rounded up to a multiple of the thread
-    count so a static split is balanced; columns split only when there are too few rows for the threads."""
+    count so a static split is balanced; columns split when there are too few rows for the threads.
+
+    A product that reads op(a) in place splits its columns instead when op(a) is small next to packed B:
+    split by rows, every thread reads the others' share of packed B ((T-1)/T of K x N, rewritten every call,
+    so it comes from the other core); split by columns, it reads all of op(a) (M x K, read-only, so it stays
+    cached in every core) but only the B panels it packed itself (the workers take chunks in the same order
+    in both steps). Measured on two threads (us, rows / columns): 128x256x128 49 / 33, 256x128x128 36 / 32,
+    256x64x128 20 / 18, 64x784x128 80 / 63, 256x784x128 173 / 180, 256x128x64 20 / 23, 512x784x128 303 / 339:
+    the column split wins up to M = 2N, i.e. while M x K <= 4 x (T-1)/T x K x N.
+    """
+    if in_place and col_panels >= threads and rows * threads <= 4 * (threads - 1) * cols:
+        return 1, threads
+    row_panels = cdiv(rows, MR)
     row_tasks = min(row_panels, cdiv(cdiv(row_panels, MC_PANELS), threads) * threads)
     col_tasks = 1
     if row_tasks < threads:
@@ -230,6 +246,17 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
                         _epilogue(out, i0, j0, mi, nj, bias, act)
 
 
+@jit_inline
+def _plan(b, out):
+    """(B panel width, B panels, K block depth) of a product with this b and out."""
+    depth, cols = b.shape
+    nr = tile_width(out)
+    if cols <= nr // 2:  # narrow N (a classifier's 10 outputs): half-width panels, half the wasted columns
+        nr = nr // 2
+    k_blocks = cdiv(depth, KC)
+    return nr, cdiv(cols, nr), cdiv(depth, k_blocks)  # equal blocks: 784 = 4 x 196 rather than 3 x 256 + 16
+
+
 def _gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
     """out = act(op(a) @ op(b) + bias); colsum += column sums of op(b) when colsum is non-empty.
 
@@ -237,23 +264,66 @@ def _gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
     variant (FUSED False) ignores a2, b2, the codes, bias, act and colsum.
     Two parallel regions: pack all of op(b); then each task packs its rows of op(a) per K block and runs
     the micro-kernel over its tiles, adding bias and activation to each tile after its last K block.
+    (_gemm_pooled runs the same two steps as jobs for mark1's workers.)
     """
-    depth, cols = b.shape
-    nr = tile_width(out)
-    if cols <= nr // 2:  # narrow N (a classifier's 10 outputs): half-width panels, half the wasted columns
-        nr = nr // 2
-    col_panels = cdiv(cols, nr)
-    k_blocks = cdiv(depth, KC)
-    kc_max = cdiv(depth, k_blocks)  # equal blocks: 784 = 4 x 196 rather than 3 x 256 + 16
-    bp = np.empty((col_panels, depth, nr), out.dtype)
+    nr, col_panels, kc_max = _plan(b, out)
+    bp = np.empty((col_panels, b.shape[0], nr), out.dtype)
     for q in prange(col_panels):
         if FUSED:
             pack_b_panel(b, b2, b_code, bp, q, colsum)
         else:
             pack_b_copy(b, bp, q)
-    row_tasks, col_tasks = _task_grid(cdiv(a.shape[0], MR), col_panels, threads)
+    row_tasks, col_tasks = _task_grid(a.shape[0], b.shape[1], col_panels, threads, INPLACE)
     for task in prange(row_tasks * col_tasks):
         TASK(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col_tasks, kc_max)
+
+
+# --- the same two steps as jobs for mark1's workers (workers.py): ~1 us to start a job, not ~6 ---
+# parameter block slots: 2-D arrays take 5 (pointer, shape, strides), 1-D 3, the 3-D packed B 7
+A_AT, A2_AT, B_AT, B2_AT, OUT_AT, BIAS_AT, COLSUM_AT, BP_AT = 0, 5, 10, 15, 20, 25, 28, 31
+A_CODE_AT, B_CODE_AT, ACT_AT, ROW_TASKS_AT, COL_TASKS_AT, KC_AT, PARAM_SLOTS = 38, 39, 40, 41, 42, 43, 44
+# replaced per dtype in each task's copy (renamed): the numba types the arrays are rebuilt as
+IN_2D = OUT_2D = IN_1D = OUT_1D = PACKED = None
+
+
+def _pack_task(params, q):
+    b = array_at(params, B_AT, IN_2D)
+    bp = array_at(params, BP_AT, PACKED)
+    if FUSED:
+        pack_b_panel(b, array_at(params, B2_AT, IN_2D), slot_at(params, B_CODE_AT), bp, q,
+                     array_at(params, COLSUM_AT, OUT_1D))
+    else:
+        pack_b_copy(b, bp, q)
+
+
+def _compute_task(params, task):
+    TASK(array_at(params, A_AT, IN_2D), array_at(params, A2_AT, IN_2D), slot_at(params, A_CODE_AT),
+         array_at(params, B_AT, IN_2D), array_at(params, B2_AT, IN_2D), slot_at(params, B_CODE_AT),
+         array_at(params, OUT_AT, OUT_2D), array_at(params, BIAS_AT, IN_1D), slot_at(params, ACT_AT),
+         array_at(params, BP_AT, PACKED), task, slot_at(params, ROW_TASKS_AT), slot_at(params, COL_TASKS_AT),
+         slot_at(params, KC_AT))
+
+
+@jit
+def _gemm_pooled(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, in_place, control, pack, compute):
+    """_gemm_packed's two steps on mark1's workers: pack (the variant's _pack_task), compute (_compute_task)."""
+    nr, col_panels, kc_max = _plan(b, out)
+    bp = np.empty((col_panels, b.shape[0], nr), out.dtype)
+    row_tasks, col_tasks = _task_grid(a.shape[0], b.shape[1], col_panels, threads, in_place)
+    params = np.empty(PARAM_SLOTS, np.int64)
+    workers.put_array(params, A_AT, a)
+    workers.put_array(params, A2_AT, a2)
+    workers.put_array(params, B_AT, b)
+    workers.put_array(params, B2_AT, b2)
+    workers.put_array(params, OUT_AT, out)
+    workers.put_array(params, BIAS_AT, bias)
+    workers.put_array(params, COLSUM_AT, colsum)
+    workers.put_array(params, BP_AT, bp)
+    params[A_CODE_AT], params[B_CODE_AT], params[ACT_AT] = a_code, b_code, act
+    params[ROW_TASKS_AT], params[COL_TASKS_AT], params[KC_AT] = row_tasks, col_tasks, kc_max
+    workers.run(control, pack, params, col_panels, threads)
+    workers.run(control, compute, params, row_tasks * col_tasks, threads)
+    keep_alive(bp)
 
 
 @per_dtype(_signature, dtype_arg=6)
@@ -291,10 +361,42 @@ def reads_a_in_place(a, a_code: int, cols: int) -> bool:
 
 
 def _packed_kernel(fused: bool, in_place: bool):
-    suffix = ("_fused" if fused else "_plain") + ("_in_place" if in_place else "")
+    suffix = _suffix(fused, in_place)
     task = jit(renamed(_task, suffix, FUSED=fused, INPLACE=in_place))
     kernel = renamed(_gemm_packed, suffix, FUSED=fused, INPLACE=in_place, TASK=task)
-    return per_dtype(_signature, dtype_arg=6, parallel=True, work=_work, serial_below=SERIAL_WORK)(kernel)
+    kernel = per_dtype(_signature, dtype_arg=6, parallel=True, work=_work, serial_below=SERIAL_WORK)(kernel)
+    kernel.task = task
+    return kernel
+
+
+def _suffix(fused: bool, in_place: bool) -> str:
+    return ("_fused" if fused else "_plain") + ("_in_place" if in_place else "")
+
+
+_POOLED_TASKS: dict = {}
+
+
+def pooled_tasks(fused: bool, in_place: bool, dtype: np.dtype) -> tuple[int, int]:
+    """The C addresses of a variant's pack and compute tasks for dtype, compiled (or loaded) on first use."""
+    key = (fused, in_place, dtype)
+    if key not in _POOLED_TASKS:
+        t = numba.from_dtype(dtype)
+        types_of = dict(IN_2D=readonly(t, 2), OUT_2D=t[:, ::1], IN_1D=readonly(t, 1), OUT_1D=t[:],
+                        PACKED=t[:, :, ::1], FUSED=fused, INPLACE=in_place,
+                        TASK=PACKED_KERNELS[fused, in_place].task)
+        name = _suffix(fused, in_place) + "_" + dtype.name
+        options = {k: v for k, v in JIT.items() if k != "nogil"}
+        _POOLED_TASKS[key] = tuple(cfunc(workers.TASK_SIGNATURE, **options)(renamed(f, name, **types_of)).address
+                                   for f in (_pack_task, _compute_task))
+    return _POOLED_TASKS[key]
+
+
+def gemm_pooled(fused: bool, in_place: bool, a, a2, a_code, b, b2, b_code, out, bias, act, colsum,
+                threads: int) -> None:
+    """The packed GEMM of variant (fused, in_place) on this thread and threads - 1 of mark1's workers."""
+    pack, compute = pooled_tasks(fused, in_place, out.dtype)
+    _gemm_pooled(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, in_place, workers.control(), pack,
+                 compute)
 
 
 # (fused, reads op(a) in place) -> the packed kernel; gemm_packed / matmul_packed: the packing ones

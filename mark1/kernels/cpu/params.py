@@ -38,6 +38,8 @@ POOLED_SERIAL_BELOW = 1 << 15
 # 64x784x256 (12.8 M) 249 / 181, 256x256x256 (16.8 M) 217 / 138: a parallel region's wake-up and join cost
 # more than half a 4 M product, so the break-even lies between 4 M and 12 M.
 GEMM_SERIAL_WORK = 1 << 23
+# The same on mark1's workers (a job starts in ~1 us): measured below.
+GEMM_POOLED_SERIAL_WORK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class KernelParams:
     gemm_serial_work: int     # multiply-adds below which the packed GEMM runs on one thread
     elementwise_serial_below: int  # elements below which an elementwise/row/update kernel runs on one thread
     pooled_serial_below: int  # the same for contiguous activations on mark1's workers
+    gemm_pooled_serial_work: int  # multiply-adds below which the GEMM runs on one thread, on mark1's workers
     source: str               # why this table row (detected or forced)
 
 
@@ -85,7 +88,8 @@ def table_row(isa: str, facts: CpuFacts, source: str) -> KernelParams:
                         mc_panels=mc_panels, nc_panels=nc_panels, inplace_a_max_panels=4, gemm_small_work=16 * 16 * 16,
                         gemm_serial_work=GEMM_SERIAL_WORK,
                         elementwise_serial_below=ELEMENTWISE_SERIAL_BELOW,
-                        pooled_serial_below=POOLED_SERIAL_BELOW, source=source)
+                        pooled_serial_below=POOLED_SERIAL_BELOW, gemm_pooled_serial_work=GEMM_POOLED_SERIAL_WORK,
+                        source=source)
 
 
 def choose(facts: CpuFacts, forced: str | None) -> KernelParams:

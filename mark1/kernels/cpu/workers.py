@@ -44,6 +44,11 @@ from mark1.kernels.cpu._jit import jit, jit_inline
 
 TASK_SIGNATURE = numba.types.void(numba.types.int64, numba.types.int64)  # task(params address, chunk)
 SPIN_SECONDS = 50e-6  # bridges the gaps between the kernels of one training step, then the worker sleeps
+# ... of which the first PAUSE_SECONDS spin on `pause` alone; after that each check yields the core
+# (sched_yield) to any other runnable thread: OpenBLAS's idle workers spin yielding for ~0.1 s after every
+# NumPy product, and a worker spinning without yielding on the same core kept them (and so numpy.matmul)
+# off it for a whole time slice.
+PAUSE_SECONDS = 3e-6
 # control block slots, one 64-byte line each (int64 indices)
 SEQ, CLAIM, DONE, TASK, PARAMS, LIMIT, STOP, SLEEPERS, BUSY, SYSCALL = (8 * k for k in range(10))
 CONTROL_SIZE = 8 * 10
@@ -51,7 +56,7 @@ CONTROL_SIZE = 8 * 10
 # the chunks not yet taken from the back (hi): 23 + 20 + 20 bits
 CHUNK_BITS, SEQ_SHIFT = 20, 40
 CHUNK_MASK, SEQ_MASK = (1 << 20) - 1, (1 << 23) - 1
-SYS_FUTEX, FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE = 202, 128, 129
+SYS_SCHED_YIELD, SYS_FUTEX, FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE = 24, 202, 128, 129
 
 
 
@@ -85,7 +90,7 @@ def _claim_and_run(control, seq, from_front):
 
 
 @jit
-def serve(control, worker, spin_cycles):
+def serve(control, worker, pause_cycles, spin_cycles):
     """A worker's whole life: take part in every job while worker < LIMIT; spin, then sleep, when idle."""
     seen = load_acquire(control, SEQ)
     last = cycle_counter()
@@ -97,8 +102,10 @@ def serve(control, worker, spin_cycles):
             if worker < load_acquire(control, LIMIT):
                 _claim_and_run(control, seq, False)
             last = cycle_counter()
-        elif cycle_counter() - last < spin_cycles:
+        elif cycle_counter() - last < pause_cycles:
             cpu_pause()
+        elif cycle_counter() - last < spin_cycles:
+            call_syscall(control[SYSCALL], SYS_SCHED_YIELD, 0, 0, 0)
         else:
             fetch_add(control, SLEEPERS, 1)  # a full fence: run() either sees us asleep or we see its job
             if load_acquire(control, SEQ) == seen:
@@ -109,15 +116,21 @@ def serve(control, worker, spin_cycles):
 
 @jit
 def run(control, task, params, count, threads):
-    """Run task(params, c) for c in range(count) on this thread and up to threads - 1 workers; returns when
-    every chunk is done. Falls back to this thread alone when the pool is already running a job."""
+    """Run task(address of params, c) for c in range(count) on this thread and up to threads - 1 workers;
+    returns when every chunk is done. Falls back to this thread alone when the pool is already running a job.
+
+    params (the int64 parameter block) is an argument, not an address, so that it stays alive until every
+    chunk is done: numba frees a local array right after its last use, which would be where the caller took
+    its address. Any other buffer that only the block points to needs _atomics.keep_alive after the call.
+    """
+    block = params.ctypes.data
     if threads < 2 or count > CHUNK_MASK or not compare_exchange(control, BUSY, 0, 1):
         for c in range(count):
-            call_task(task, params, c)
+            call_task(task, block, c)
         return
     seq = load_acquire(control, SEQ) + 1
     control[TASK] = task
-    control[PARAMS] = params
+    control[PARAMS] = block
     control[LIMIT] = threads - 1
     store_seq_cst(control, DONE, 0)
     store_seq_cst(control, CLAIM, ((seq & SEQ_MASK) << SEQ_SHIFT) | count)  # lo = 0, hi = count
@@ -149,9 +162,10 @@ class _Pool:
             if self.control is None:
                 control = np.zeros(CONTROL_SIZE, np.int64)
                 control[SYSCALL] = _syscall_address()
-                spin = int(SPIN_SECONDS * _cycles_per_second())
+                hz = _cycles_per_second()
                 for worker in range(numba.config.NUMBA_NUM_THREADS - 1):
-                    threading.Thread(target=serve, args=(control, worker, spin), daemon=True,
+                    threading.Thread(target=serve, args=(control, worker, int(PAUSE_SECONDS * hz),
+                                                         int(SPIN_SECONDS * hz)), daemon=True,
                                      name=f"mark1-worker-{worker}").start()
                 self.control = control
         return self.control
