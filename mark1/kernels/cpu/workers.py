@@ -43,7 +43,7 @@ from mark1.kernels.cpu._atomics import (
 from mark1.kernels.cpu._jit import jit, jit_inline
 
 TASK_SIGNATURE = numba.types.void(numba.types.int64, numba.types.int64)  # task(params address, chunk)
-SPIN_SECONDS = 50e-6  # bridges the gaps between the kernels of one training step, then the worker sleeps
+SPIN_SECONDS = 250e-6  # bridges the gaps between the kernels of one training step, then the worker sleeps
 # ... of which the first PAUSE_SECONDS spin on `pause` alone; after that each check yields the core
 # (sched_yield) to any other runnable thread: OpenBLAS's idle workers spin yielding for ~0.1 s after every
 # NumPy product, and a worker spinning without yielding on the same core kept them (and so numpy.matmul)
