@@ -31,15 +31,17 @@ DEFAULT_L2 = 512 << 10
 # 7.6 -> ~5 us, sigmoid 21 -> 13 us), while a lone call after idle pays the 25 us wake-up, hence no lower.
 ELEMENTWISE_SERIAL_BELOW = 1 << 16
 # With mark1's own workers (workers.py: a job starts in ~1 us, numba's TBB region in ~6) a contiguous
-# elementwise pass goes to two threads from this many cost-weighted elements (see elementwise.py).
+# elementwise pass goes to two threads from this many elements, two chunks (measured in elementwise.py).
 POOLED_SERIAL_BELOW = 1 << 15
 # The packed GEMM runs on one thread below this many multiply-adds. Measured on 2 vCPUs (Xeon, AVX-512, numba
 # on TBB), median us serial / threaded: 256x128x64 (2.1 M) 31 / 38, 128x256x128 (4.2 M) 63 / 68,
 # 64x784x256 (12.8 M) 249 / 181, 256x256x256 (16.8 M) 217 / 138: a parallel region's wake-up and join cost
 # more than half a 4 M product, so the break-even lies between 4 M and 12 M.
 GEMM_SERIAL_WORK = 1 << 23
-# The same on mark1's workers (a job starts in ~1 us): measured below.
-GEMM_POOLED_SERIAL_WORK = 1 << 20
+# The same on mark1's workers (a job starts in ~1 us). Measured (us serial / on two threads): 256x64x32
+# (0.5 M) 8.4 / 7.6, 128x64x64 8.9 / 7.1, 256x64x64 (1 M) 14.8 / 11.9, 64x256x64 21.6 / 18.2, 512x64x64 (2 M)
+# 27.5 / 19.0: threads pay off from about half a million multiply-adds.
+GEMM_POOLED_SERIAL_WORK = 1 << 19
 
 
 @dataclass(frozen=True)
