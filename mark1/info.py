@@ -83,7 +83,19 @@ def cpu_lines(facts: CpuFacts, kernels: dict) -> list[str]:
         lines.append(f"  numba kernels        {kernels['isa']}: tile {kernels['mr']}x{kernels['nr_f32']} float32, "
                      f"{kernels['mr']}x{kernels['nr_f64']} float64, KC {kernels['kc']}, "
                      f"MC {kernels['mc_panels'] * kernels['mr']} rows ({kernels['source']})")
+        lines.append(f"  numba threads        {_thread_line()}")
     return lines
+
+
+def _thread_line() -> str:
+    import numba
+
+    from mark1.kernels.cpu import workers
+
+    count = numba.config.NUMBA_NUM_THREADS
+    where = ("the GEMM and contiguous activations on mark1's workers, other parallel kernels on numba's layer"
+             if workers.AVAILABLE else "every parallel kernel on numba's layer (mark1's workers need Linux x86-64)")
+    return f"{count} (NUMBA_NUM_THREADS; m1.set_num_threads lowers it): {where}"
 
 
 def render(info: dict) -> str:

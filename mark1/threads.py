@@ -18,6 +18,10 @@ next call. Measured on the 2-vCPU Xeon (median ms, 2 threads; omp = libgomp with
 alternated with numpy.matmul. So where the `tbb` wheel is installed (a dependency on x86-64) and the user chose
 no layer (NUMBA_THREADING_LAYER), mark1 picks it; the wheel puts libtbb in <prefix>/lib, on no loader path in a
 virtual environment, hence the preload. The choice is process-wide: other numba code in the process uses it too.
+
+The GEMM and the contiguous activations do not use numba's layer at all: they run on mark1's own workers
+(kernels/cpu/workers.py), which start a job in ~1 us where a TBB region takes ~6 us to bring in its second
+thread; set_num_threads() limits both.
 """
 
 from __future__ import annotations
