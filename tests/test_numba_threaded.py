@@ -137,3 +137,23 @@ def test_the_switch_reaches_the_threaded_variant():
     serial, threaded = _both_variants(lambda: m1.softmax(m1.asarray(np.ones((3, 4), F32))))
     assert {(np.dtype(F32), True), (np.dtype(F32), False)} <= rows._softmax.compiled  # (dtype, serial?)
     assert not PerDtype.always_threaded   # the block restored the default
+
+
+def test_without_mark1_workers_the_kernels_use_numba_threads(monkeypatch):
+    """Where workers.py is unavailable (not Linux x86-64), large activations and GEMMs run on numba's prange
+    variants, threaded, with the same results."""
+    from mark1.kernels.cpu import dense, elementwise, workers
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((300, 700)).astype(F32)
+    w = rng.standard_normal((700, 40)).astype(F32)
+    with m1.backend("numba"):
+        pooled = (m1.sigmoid(x), m1.tanh_backward(np.tanh(x), x), m1.matmul(x, w))
+        monkeypatch.setattr(workers, "AVAILABLE", False)
+        for module, launcher in ((elementwise, "_forward_pooled"), (elementwise, "_backward_pooled"),
+                                 (dense.kernels, "gemm_pooled")):
+            monkeypatch.setattr(module, launcher, None)  # a pooled launch would now fail
+        alone = (m1.sigmoid(x), m1.tanh_backward(np.tanh(x), x), m1.matmul(x, w))
+    for got, expected in zip(alone, pooled, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    assert (np.dtype(F32), False) in dense.kernels.PACKED_KERNELS[False, True].compiled  # the prange GEMM ran

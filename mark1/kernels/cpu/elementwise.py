@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import cfunc, int64, prange
+from numba import int64, prange
 
 from mark1.kernels.cpu import workers
 from mark1.kernels.cpu._atomics import array_at, slot_at
 from mark1.kernels.cpu._intrinsics import prefer_full_vector_width
 from mark1.kernels.cpu._jit import (
     ACTIVATION_CODES,
-    JIT,
     RELU,
     SIGMOID,
     TANH,
@@ -26,7 +25,6 @@ from mark1.kernels.cpu._jit import (
     jit_inline,
     per_dtype,
     readonly,
-    renamed,
 )
 from mark1.kernels.cpu.expmath import activate, activation_slope, sigmoid_scalar, tanh_scalar
 from mark1.kernels.cpu.params import PARAMS
@@ -146,9 +144,7 @@ def _task_address(func, dtype: np.dtype) -> int:
     key = (func.__name__, dtype)
     if key not in _TASKS:
         t = numba.from_dtype(dtype)
-        twin = renamed(func, "_" + dtype.name, X_TYPE=readonly(t, 1, "C"), OUT_TYPE=t[::1])
-        options = {k: v for k, v in JIT.items() if k != "nogil"}
-        _TASKS[key] = cfunc(workers.TASK_SIGNATURE, **options)(twin).address
+        _TASKS[key] = workers.compile_task(func, "_" + dtype.name, X_TYPE=readonly(t, 1, "C"), OUT_TYPE=t[::1])
     return _TASKS[key]
 
 
@@ -218,8 +214,8 @@ def _unary(code: int):
             threads = _pooled(x1.size)
             if threads:
                 _forward_pooled(x1, out1, code, workers.control(), _task_address(_forward_task, x1.dtype), threads)
-            else:
-                _forward_flat.run(True, x1, out1, code)
+            else:  # small, or no workers here (numba's threads then, above the serial threshold)
+                _forward_flat(x1, out1, code)
         else:
             for x2, out2 in row_views(x, out):
                 _forward_rows(x2, out2, code)
@@ -236,7 +232,7 @@ def _binary(code: int):
                 _backward_pooled(y1, dy1, out1, code, workers.control(), _task_address(_backward_task, y1.dtype),
                                  threads)
             else:
-                _backward_flat.run(True, y1, dy1, out1, code)
+                _backward_flat(y1, dy1, out1, code)
         else:
             for y2, dy2, out2 in row_views(y, dy, out):
                 _backward_rows(y2, dy2, out2, code)

@@ -23,13 +23,13 @@ from contextlib import contextmanager
 
 import numba
 import numpy as np
-from numba import cfunc, int64, prange
+from numba import int64, prange
 from numba.extending import overload
 
 from mark1.kernels.cpu import workers
 from mark1.kernels.cpu._atomics import array_at, keep_alive, slot_at
 from mark1.kernels.cpu._intrinsics import prefetch_for_write
-from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, JIT, cdiv, jit, jit_inline, per_dtype, readonly, renamed
+from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, cdiv, jit, jit_inline, per_dtype, readonly, renamed
 from mark1.kernels.cpu.epilogue import activate_block
 from mark1.kernels.cpu.microkernel import (
     register_narrow_tile_masked,
@@ -390,13 +390,10 @@ def pooled_tasks(fused: bool, in_place: bool, dtype: np.dtype) -> tuple[int, int
     key = (fused, in_place, dtype)
     if key not in _POOLED_TASKS:
         t = numba.from_dtype(dtype)
-        types_of = dict(IN_2D=readonly(t, 2), OUT_2D=t[:, ::1], IN_1D=readonly(t, 1), OUT_1D=t[:],
-                        PACKED=t[:, :, ::1], FUSED=fused, INPLACE=in_place,
-                        TASK=PACKED_KERNELS[fused, in_place].task)
+        constants = dict(IN_2D=readonly(t, 2), OUT_2D=t[:, ::1], IN_1D=readonly(t, 1), OUT_1D=t[:],
+                         PACKED=t[:, :, ::1], FUSED=fused, INPLACE=in_place, TASK=PACKED_KERNELS[fused, in_place].task)
         name = _suffix(fused, in_place) + "_" + dtype.name
-        options = {k: v for k, v in JIT.items() if k != "nogil"}
-        _POOLED_TASKS[key] = tuple(cfunc(workers.TASK_SIGNATURE, **options)(renamed(f, name, **types_of)).address
-                                   for f in (_pack_task, _compute_task))
+        _POOLED_TASKS[key] = tuple(workers.compile_task(f, name, **constants) for f in (_pack_task, _compute_task))
     return _POOLED_TASKS[key]
 
 

@@ -12,10 +12,11 @@ chunk count; `run` publishes it in the control block, then the calling thread an
 one at a time (a compare-and-swap on a counter tagged with the job's sequence number, so a late worker can
 never take a chunk of the next job) until none are left, and the caller waits for the chunks others took.
 The caller never waits for a worker to arrive: with every worker asleep it simply runs all chunks itself.
-A worker spins (`pause`) for SPIN_SECONDS after its last chunk, then sleeps on a futex; `run` wakes
-sleepers with one system call. Jobs from a second Python thread, or from inside a task, find the pool
-busy and run their chunks on the calling thread. Linux on x86-64 only (futex, rdtsc); elsewhere
-`available()` is False and callers keep numba's prange.
+After its last chunk a worker spins on `pause` for PAUSE_SECONDS, then keeps checking with a sched_yield
+between checks until SPIN_SECONDS, then sleeps on a futex; `run` wakes sleepers with one system call.
+Jobs from a second Python thread, or from inside a task, find the pool busy and run their chunks on the
+calling thread. Linux on x86-64 only (futex, rdtsc); elsewhere AVAILABLE is False and callers keep numba's
+prange.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from mark1.kernels.cpu._atomics import (
     load_acquire,
     store_seq_cst,
 )
-from mark1.kernels.cpu._jit import jit, jit_inline
+from mark1.kernels.cpu._jit import JIT, jit, jit_inline, renamed
 
 TASK_SIGNATURE = numba.types.void(numba.types.int64, numba.types.int64)  # task(params address, chunk)
 SPIN_SECONDS = 250e-6  # bridges the gaps between the kernels of one training step, then the worker sleeps
@@ -50,14 +51,13 @@ SPIN_SECONDS = 250e-6  # bridges the gaps between the kernels of one training st
 # off it for a whole time slice.
 PAUSE_SECONDS = 3e-6
 # control block slots, one 64-byte line each (int64 indices)
-SEQ, CLAIM, DONE, TASK, PARAMS, LIMIT, STOP, SLEEPERS, BUSY, SYSCALL = (8 * k for k in range(10))
-CONTROL_SIZE = 8 * 10
+SEQ, CLAIM, DONE, TASK, PARAMS, LIMIT, SLEEPERS, BUSY, SYSCALL = (8 * k for k in range(9))
+CONTROL_SIZE = 8 * 9
 # the claim word: the job's sequence number (low 23 bits), the next chunk from the front (lo) and the end of
 # the chunks not yet taken from the back (hi): 23 + 20 + 20 bits
 CHUNK_BITS, SEQ_SHIFT = 20, 40
 CHUNK_MASK, SEQ_MASK = (1 << 20) - 1, (1 << 23) - 1
 SYS_SCHED_YIELD, SYS_FUTEX, FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE = 24, 202, 128, 129
-
 
 
 def _syscall_address() -> int:
@@ -95,7 +95,7 @@ def serve(control, worker, pause_cycles, spin_cycles):
     seen = load_acquire(control, SEQ)
     last = cycle_counter()
     word = control.ctypes.data + SEQ * 8
-    while load_acquire(control, STOP) == 0:
+    while True:  # a daemon thread: it ends with the process
         seq = load_acquire(control, SEQ)
         if seq != seen:
             seen = seq
@@ -199,3 +199,10 @@ def put_array(params, offset, a):
     for d in range(a.ndim):
         params[offset + 1 + d] = a.shape[d]
         params[offset + 1 + a.ndim + d] = a.strides[d]
+
+
+def compile_task(func, suffix: str, **constants) -> int:
+    """The C address of a task: func(params address, chunk) compiled as a cfunc under func's name + suffix,
+    with `constants` as compile-time globals (the array types its array_at calls rebuild, the variant)."""
+    options = {k: v for k, v in JIT.items() if k != "nogil"}  # a cfunc holds no GIL anyway
+    return numba.cfunc(TASK_SIGNATURE, **options)(renamed(func, suffix, **constants)).address
