@@ -112,13 +112,15 @@ def _task_grid(rows, cols, col_panels, threads, in_place):
 
     A product that reads op(a) in place splits its columns instead when op(a) is small next to packed B:
     split by rows, every thread reads the others' share of packed B ((T-1)/T of K x N, rewritten every call,
-    so it comes from the other core); split by columns, it reads all of op(a) (M x K, read-only, so it stays
-    cached in every core) but only the B panels it packed itself (the workers take chunks in the same order
-    in both steps). Measured on two threads (us, rows / columns): 128x256x128 49 / 33, 256x128x128 36 / 32,
-    256x64x128 20 / 18, 64x784x128 80 / 63, 256x784x128 173 / 180, 256x128x64 20 / 23, 512x784x128 303 / 339:
-    the column split wins up to M = 2N, i.e. while M x K <= 4 x (T-1)/T x K x N.
+    so it comes from the other core); split by columns, it reads all of op(a) (M x K) but only the B panels
+    it packed itself (the workers take chunks in the same order in both steps). With op(a) warm in both
+    cores (the same product called in a loop; us, rows / columns on two threads): 128x256x128 49 / 33,
+    256x128x128 36 / 32, 64x784x128 80 / 63, 256x784x128 173 / 180, 256x128x64 20 / 23. Inside a training step
+    op(a) comes from L3, and reading all of it on every thread costs what reading the other core's B does:
+    the 256-batch step's 256x784x128 forward took 276-289 us split by columns, 227-240 by rows. So columns
+    while M x K <= (T-1)/T x K x N x 2, i.e. M <= N on two threads.
     """
-    if in_place and col_panels >= threads and rows * threads <= 4 * (threads - 1) * cols:
+    if in_place and col_panels >= threads and rows * threads <= 2 * (threads - 1) * cols:
         return 1, threads
     row_panels = cdiv(rows, MR)
     row_tasks = min(row_panels, cdiv(cdiv(row_panels, MC_PANELS), threads) * threads)
