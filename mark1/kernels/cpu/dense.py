@@ -32,7 +32,7 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
     in_place = kernels.reads_a_in_place(a, a_code, b.shape[1])
     kernel = kernels.PACKED_KERNELS[fused, in_place]
     if workers.AVAILABLE and (work >= kernels.POOLED_SERIAL_WORK or PerDtype.always_threaded):
-        threads = numba.get_num_threads()
+        threads = workers.threads()
         if threads > 1:
             kernels.gemm_pooled(fused, in_place, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads)
             return

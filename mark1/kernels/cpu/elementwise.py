@@ -171,7 +171,7 @@ def _pooled(size: int) -> int:
     """Threads for a contiguous pass over `size` elements on the workers, 0 for one thread."""
     if not workers.AVAILABLE or (size < POOLED_BELOW and not PerDtype.always_threaded):
         return 0
-    threads = numba.get_num_threads()
+    threads = workers.threads()
     return threads if threads > 1 else 0
 
 

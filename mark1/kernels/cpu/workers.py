@@ -6,12 +6,13 @@ the 2-vCPU Xeon, two items of 1 000 / 3 000 dependent square roots (10 / 30 us s
 prange on TBB, 7.0 / 17.7 us here. Kernels of 10-50 us (a 2^16 activation, the MLP's narrow products) lost
 most of their second thread to that.
 
-How: NUMBA_NUM_THREADS - 1 worker threads each run `serve` (compiled, no GIL) for the life of the process.
-A job is a C function `task(params, chunk)` (a numba cfunc), the address of an int64 parameter block and a
-chunk count; `run` publishes it in the control block, then the calling thread and the workers claim chunks
-one at a time (a compare-and-swap on a counter tagged with the job's sequence number, so a late worker can
-never take a chunk of the next job) until none are left, and the caller waits for the chunks others took.
-The caller never waits for a worker to arrive: with every worker asleep it simply runs all chunks itself.
+How: NUMBA_NUM_THREADS - 1 worker threads (fewer where fewer CPUs are usable) each run `serve` (compiled, no
+GIL) for the life of the process. A job is a C function `task(params, chunk)` (a numba cfunc), the address of
+an int64 parameter block and a chunk count; `run` publishes it in the control block, then the calling thread
+and the workers claim chunks one at a time (a compare-and-swap on a counter tagged with the job's sequence
+number, so a late worker can never take a chunk of the next job) until none are left, and the caller waits for
+the chunks others took. The caller never waits for a worker to arrive: with every worker asleep it simply runs
+all chunks itself.
 After its last chunk a worker spins on `pause` for PAUSE_SECONDS, then keeps checking with a sched_yield
 between checks until SPIN_SECONDS, then sleeps on a futex; `run` wakes sleepers with one system call.
 Jobs from a second Python thread, or from inside a task, find the pool busy and run their chunks on the
@@ -31,6 +32,7 @@ import time
 import numba
 import numpy as np
 
+from mark1.hardware import cpu_count
 from mark1.kernels.cpu._atomics import (
     call_syscall,
     call_task,
@@ -149,6 +151,15 @@ def _read_cycles():
 
 
 AVAILABLE = sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64")
+# One worker per usable CPU but the caller's: numba sizes its pool by the machine's CPU count, which in a
+# container limited to a few CPUs (by affinity) would be dozens of spinning workers time-sharing two cores.
+WORKERS = max(0, min(numba.config.NUMBA_NUM_THREADS, cpu_count()) - 1)
+
+
+def threads() -> int:
+    """Threads a pooled kernel may use now: numba's current setting (m1.set_num_threads), capped by the
+    workers there are."""
+    return min(numba.get_num_threads(), WORKERS + 1)
 
 
 class _Pool:
@@ -163,7 +174,7 @@ class _Pool:
                 control = np.zeros(CONTROL_SIZE, np.int64)
                 control[SYSCALL] = _syscall_address()
                 hz = _cycles_per_second()
-                for worker in range(numba.config.NUMBA_NUM_THREADS - 1):
+                for worker in range(WORKERS):
                     threading.Thread(target=serve, args=(control, worker, int(PAUSE_SECONDS * hz),
                                                          int(SPIN_SECONDS * hz)), daemon=True,
                                      name=f"mark1-worker-{worker}").start()
