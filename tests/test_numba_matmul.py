@@ -39,7 +39,7 @@ layouts = st.sampled_from(["contiguous", "transposed", "sliced"])
 
 @settings(max_examples=60, deadline=None)
 @given(m=st.integers(1, 70), k=st.integers(1, 70), n=st.integers(1, 70), layout_a=layouts, layout_b=layouts,
-       dtype=st.sampled_from(["float32", "float64"]), path=st.sampled_from(["packed", "small", "threaded"]),
+       dtype=st.sampled_from(["float32", "float64"]), path=st.sampled_from(["packed", "small", "threaded", "prange"]),
        seed=st.integers(0, 2**16))
 def test_gemm_random_shapes(m, k, n, layout_a, layout_b, dtype, path, seed):
     from mark1.kernels.cpu import gemm as kernels
@@ -49,9 +49,12 @@ def test_gemm_random_shapes(m, k, n, layout_a, layout_b, dtype, path, seed):
     a = rng.standard_normal((m, k)).astype(dtype)
     b = rng.standard_normal((k, n)).astype(dtype)
     out = np.full((m, n), np.nan, dtype)
-    # "threaded": every product above the unpacked threshold takes the packed, multi-threaded kernel
-    with kernels.thresholds(small_work=0, serial_work=0) if path == "threaded" else kernels.thresholds():
-        gemm(_layout(a, layout_a), _layout(b, layout_b), out, path="auto" if path == "threaded" else path)
+    # "threaded": every product above the unpacked threshold takes the packed kernel on mark1's workers;
+    # "prange": the same on numba's threads (the path where the workers are unavailable)
+    threaded = {"threaded": dict(small_work=0, serial_work=0), "prange": dict(small_work=0, serial_work=0,
+                                                                              pooled_work=1 << 62)}
+    with kernels.thresholds(**threaded.get(path, {})):
+        gemm(_layout(a, layout_a), _layout(b, layout_b), out, path="auto" if path in threaded else path)
     _check_product(out, a, b, k, dtype)
 
 
@@ -64,7 +67,7 @@ def _edge_shapes():
             (2 * MR + 1, 2 * KC + 3, NR_F32 + 1), (257, 300, 129), (64, 784, 10)]
 
 
-@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("threaded", [False, True, "prange"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_packed_gemm_tile_and_block_edges(dtype, threaded):
     from mark1.kernels.cpu import gemm as kernels
@@ -75,7 +78,8 @@ def test_packed_gemm_tile_and_block_edges(dtype, threaded):
         a = rng.standard_normal((m, k)).astype(dtype)
         b = rng.standard_normal((k, n)).astype(dtype)
         out = np.full((m, n), np.nan, dtype)
-        with kernels.thresholds(serial_work=0 if threaded else 1 << 62):
+        pooled = {"prange": 1 << 62}.get(threaded)  # True: mark1's workers; "prange": numba's threads
+        with kernels.thresholds(serial_work=0 if threaded else 1 << 62, pooled_work=pooled):
             gemm(a, b.T.copy().T, out, path="packed")
         _check_product(out, a, b, k, dtype)
 

@@ -413,17 +413,20 @@ gemm_packed, matmul_packed = PACKED_KERNELS[True, False], PACKED_KERNELS[False, 
 
 
 @contextmanager
-def thresholds(small_work: int | None = None, serial_work: int | None = None):
-    """Tests: other GEMM size thresholds for the block's duration (e.g. serial_work=0 threads every product)."""
-    global SMALL_WORK, SERIAL_WORK
-    saved = SMALL_WORK, SERIAL_WORK
+def thresholds(small_work: int | None = None, serial_work: int | None = None, pooled_work: int | None = None):
+    """Tests: other GEMM size thresholds for the block's duration (serial_work=0 threads every product, on
+    mark1's workers unless pooled_work says otherwise; pooled_work defaults to serial_work when that is given,
+    so serial_work=1 << 62 keeps every product on one thread)."""
+    global SMALL_WORK, SERIAL_WORK, POOLED_SERIAL_WORK
+    saved = SMALL_WORK, SERIAL_WORK, POOLED_SERIAL_WORK
     SMALL_WORK = saved[0] if small_work is None else small_work
     SERIAL_WORK = saved[1] if serial_work is None else serial_work
+    POOLED_SERIAL_WORK = pooled_work if pooled_work is not None else saved[2] if serial_work is None else serial_work
     for kernel in PACKED_KERNELS.values():
         kernel.serial_below = SERIAL_WORK
     try:
         yield
     finally:
-        SMALL_WORK, SERIAL_WORK = saved
+        SMALL_WORK, SERIAL_WORK, POOLED_SERIAL_WORK = saved
         for kernel in PACKED_KERNELS.values():
             kernel.serial_below = SERIAL_WORK
