@@ -40,7 +40,7 @@ from mark1.kernels.cpu.microkernel import (
     register_tile_strided_a_masked,
     tile_width,
 )
-from mark1.kernels.cpu.packing import operand, pack_a_copy, pack_a_rows, pack_b_copy, pack_b_panel
+from mark1.kernels.cpu.packing import operand, pack_a_copy, pack_a_panels, pack_a_rows, pack_b_copy, pack_b_panel
 from mark1.kernels.cpu.params import PARAMS
 
 MR = PARAMS.mr            # rows per register tile (both dtypes)
@@ -211,7 +211,7 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
             if FUSED:
                 pack_a_rows(a, a2, a_code, ap, r_lo, k0, kc)
             else:
-                pack_a_copy(a, ap, r_lo, k0, kc)
+                pack_a_panels(a, ap, r_lo, k0, kc)
         elif r_hi * MR > rows:  # the partial last row panel is ours: pack it alone
             pack_a_copy(a, ap, a_base, k0, kc)
         first = r_lo
