@@ -16,19 +16,10 @@ from mark1.kernels.cpu._intrinsics import prefer_full_vector_width
 from mark1.kernels.cpu._jit import cdiv, jit_inline, per_dtype, readonly, typed
 from mark1.kernels.cpu.elementwise import CHUNK, flat_view, row_views
 
-# Work per element in units of the serial threshold (params.elementwise_serial_below, one memory pass).
-# From a warm cache one thread is quicker up to ~2^17 elements (784x128 = 100k: 8.2 us serial, 11.5 us on
-# two threads), but in a training step the weights come back from L3/DRAM (the same update took 46 us there)
-# and two threads pull twice the bandwidth, so both updates thread from the threshold itself.
-SGD_COST, ADAM_COST = 1, 1
-
-
-def _sgd_work(param, *rest) -> float:
-    return param.size * SGD_COST
-
-
-def _adam_work(param, *rest) -> float:
-    return param.size * ADAM_COST
+# Both updates thread from the serial threshold (params.elementwise_serial_below elements of the parameter,
+# PerDtype's default work). From a warm cache one thread is quicker up to ~2^17 elements (784x128 = 100k:
+# 8.2 us serial, 11.5 us on two threads), but in a training step the weights come back from L3/DRAM (the same
+# update took 46 us there) and two threads pull twice the bandwidth.
 
 
 @jit_inline
@@ -55,8 +46,7 @@ def _sgd_constants(like, lr, momentum, weight_decay):
     return typed(like, lr), typed(like, momentum), typed(like, weight_decay)
 
 
-@per_dtype(lambda t: (t[::1], readonly(t, 1, "C"), t[::1], float64, float64, float64), parallel=True,
-           work=_sgd_work)
+@per_dtype(lambda t: (t[::1], readonly(t, 1, "C"), t[::1], float64, float64, float64), parallel=True)
 def _sgd_flat(param, grad, velocity, lr, momentum, weight_decay):
     lr, momentum, weight_decay = _sgd_constants(param[0], lr, momentum, weight_decay)
     n = param.size
@@ -65,8 +55,7 @@ def _sgd_flat(param, grad, velocity, lr, momentum, weight_decay):
         _sgd_span(param[lo:hi], grad[lo:hi], velocity[lo:hi], lr, momentum, weight_decay)
 
 
-@per_dtype(lambda t: (t[:, :], readonly(t, 2), t[:, :], float64, float64, float64), parallel=True,
-           work=_sgd_work)
+@per_dtype(lambda t: (t[:, :], readonly(t, 2), t[:, :], float64, float64, float64), parallel=True)
 def _sgd_rows(param, grad, velocity, lr, momentum, weight_decay):
     lr, momentum, weight_decay = _sgd_constants(param[0, 0], lr, momentum, weight_decay)
     for i in prange(param.shape[0]):
@@ -100,7 +89,7 @@ def _adam_signature(t, layout):
     return (array, readonly(t, ndim, layout), array, array) + (float64,) * 7
 
 
-@per_dtype(lambda t: _adam_signature(t, "C"), parallel=True, work=_adam_work)
+@per_dtype(lambda t: _adam_signature(t, "C"), parallel=True)
 def _adam_flat(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, correction1, correction2):
     k = _adam_constants(param[0], lr, beta1, beta2, eps, weight_decay, correction1, correction2)
     n = param.size
@@ -109,7 +98,7 @@ def _adam_flat(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, correctio
         _adam_span(param[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi], k[0], k[1], k[2], k[3], k[4], k[5], k[6])
 
 
-@per_dtype(lambda t: _adam_signature(t, "A"), parallel=True, work=_adam_work)
+@per_dtype(lambda t: _adam_signature(t, "A"), parallel=True)
 def _adam_rows(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, correction1, correction2):
     k = _adam_constants(param[0, 0], lr, beta1, beta2, eps, weight_decay, correction1, correction2)
     for i in prange(param.shape[0]):
