@@ -31,11 +31,10 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
         return
     in_place = kernels.reads_a_in_place(a, a_code, b.shape[1])
     kernel = kernels.PACKED_KERNELS[fused, in_place]
-    if workers.AVAILABLE and (work >= kernels.POOLED_SERIAL_WORK or PerDtype.always_threaded):
-        threads = workers.threads()
-        if threads > 1:
-            kernels.gemm_pooled(fused, in_place, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads)
-            return
+    threads = workers.threads_for(work, kernels.POOLED_SERIAL_WORK)
+    if threads:
+        kernels.gemm_pooled(fused, in_place, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads)
+        return
     # below the kernel's serial threshold (gemm.thresholds() changes it in tests) its single-threaded twin
     # runs, planned for one thread, and numba.get_num_threads() (0.5 us) is skipped
     serial = work < kernel.serial_below and not PerDtype.always_threaded

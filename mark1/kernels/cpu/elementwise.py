@@ -19,7 +19,6 @@ from mark1.kernels.cpu._jit import (
     RELU,
     SIGMOID,
     TANH,
-    PerDtype,
     cdiv,
     jit,
     jit_inline,
@@ -167,14 +166,6 @@ def _backward_pooled(y, dy, out, code, control, task, threads):
     workers.run(control, task, params, cdiv(y.shape[0], CHUNK), threads)
 
 
-def _pooled(size: int) -> int:
-    """Threads for a contiguous pass over `size` elements on the workers, 0 for one thread."""
-    if not workers.AVAILABLE or (size < POOLED_BELOW and not PerDtype.always_threaded):
-        return 0
-    threads = workers.threads()
-    return threads if threads > 1 else 0
-
-
 def as_rows(x: np.ndarray) -> np.ndarray | None:
     """A 2-D view of x (never a copy), or None when x's strides cannot be flattened that way."""
     if x.ndim == 2:
@@ -211,7 +202,7 @@ def _unary(code: int):
     def op(x, out):
         if x.flags.c_contiguous:
             x1, out1 = flat_view(x), flat_view(out)
-            threads = _pooled(x1.size)
+            threads = workers.threads_for(x1.size, POOLED_BELOW)
             if threads:
                 _forward_pooled(x1, out1, code, workers.control(), _task_address(_forward_task, x1.dtype), threads)
             else:  # small, or no workers here (numba's threads then, above the serial threshold)
@@ -227,7 +218,7 @@ def _binary(code: int):
     def op(y, dy, out):
         if y.flags.c_contiguous and dy.flags.c_contiguous:
             y1, dy1, out1 = flat_view(y), flat_view(dy), flat_view(out)
-            threads = _pooled(y1.size)
+            threads = workers.threads_for(y1.size, POOLED_BELOW)
             if threads:
                 _backward_pooled(y1, dy1, out1, code, workers.control(), _task_address(_backward_task, y1.dtype),
                                  threads)

@@ -249,14 +249,16 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
 
 
 @jit_inline
-def _plan(b, out):
-    """(B panel width, B panels, K block depth) of a product with this b and out."""
+def _plan(a, b, out, threads, in_place):
+    """(packed B buffer, B panels, task rows, task columns, K block depth) of a product, for both drivers."""
     depth, cols = b.shape
     nr = tile_width(out)
     if cols <= nr // 2:  # narrow N (a classifier's 10 outputs): half-width panels, half the wasted columns
         nr = nr // 2
-    k_blocks = cdiv(depth, KC)
-    return nr, cdiv(cols, nr), cdiv(depth, k_blocks)  # equal blocks: 784 = 4 x 196 rather than 3 x 256 + 16
+    col_panels = cdiv(cols, nr)
+    kc_max = cdiv(depth, cdiv(depth, KC))  # equal blocks: 784 = 4 x 196 rather than 3 x 256 + 16
+    row_tasks, col_tasks = _task_grid(a.shape[0], cols, col_panels, threads, in_place)
+    return np.empty((col_panels, depth, nr), out.dtype), col_panels, row_tasks, col_tasks, kc_max
 
 
 def _gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
@@ -268,14 +270,12 @@ def _gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
     the micro-kernel over its tiles, adding bias and activation to each tile after its last K block.
     (_gemm_pooled runs the same two steps as jobs for mark1's workers.)
     """
-    nr, col_panels, kc_max = _plan(b, out)
-    bp = np.empty((col_panels, b.shape[0], nr), out.dtype)
+    bp, col_panels, row_tasks, col_tasks, kc_max = _plan(a, b, out, threads, INPLACE)
     for q in prange(col_panels):
         if FUSED:
             pack_b_panel(b, b2, b_code, bp, q, colsum)
         else:
             pack_b_copy(b, bp, q)
-    row_tasks, col_tasks = _task_grid(a.shape[0], b.shape[1], col_panels, threads, INPLACE)
     for task in prange(row_tasks * col_tasks):
         TASK(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col_tasks, kc_max)
 
@@ -309,9 +309,7 @@ def _compute_task(params, task):
 @jit
 def _gemm_pooled(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, in_place, control, pack, compute):
     """_gemm_packed's two steps on mark1's workers: pack (the variant's _pack_task), compute (_compute_task)."""
-    nr, col_panels, kc_max = _plan(b, out)
-    bp = np.empty((col_panels, b.shape[0], nr), out.dtype)
-    row_tasks, col_tasks = _task_grid(a.shape[0], b.shape[1], col_panels, threads, in_place)
+    bp, col_panels, row_tasks, col_tasks, kc_max = _plan(a, b, out, threads, in_place)
     params = np.empty(PARAM_SLOTS, np.int64)
     workers.put_array(params, A_AT, a)
     workers.put_array(params, A2_AT, a2)

@@ -43,7 +43,7 @@ from mark1.kernels.cpu._atomics import (
     load_acquire,
     store_seq_cst,
 )
-from mark1.kernels.cpu._jit import JIT, jit, jit_inline, renamed
+from mark1.kernels.cpu._jit import JIT, PerDtype, jit, jit_inline, renamed
 
 TASK_SIGNATURE = numba.types.void(numba.types.int64, numba.types.int64)  # task(params address, chunk)
 SPIN_SECONDS = 250e-6  # bridges the gaps between the kernels of one training step, then the worker sleeps
@@ -156,10 +156,14 @@ AVAILABLE = sys.platform.startswith("linux") and platform.machine() in ("x86_64"
 WORKERS = max(0, min(numba.config.NUMBA_NUM_THREADS, cpu_count()) - 1)
 
 
-def threads() -> int:
-    """Threads a pooled kernel may use now: numba's current setting (m1.set_num_threads), capped by the
-    workers there are."""
-    return min(numba.get_num_threads(), WORKERS + 1)
+def threads_for(work: int, serial_below: int) -> int:
+    """Threads a pooled kernel of this much work should use now, 0 where it should not use the workers:
+    none here, work below its threshold (unless tests force threads: _jit.threaded_kernels), or one thread
+    set (m1.set_num_threads). Capped by the workers there are."""
+    if not AVAILABLE or (work < serial_below and not PerDtype.always_threaded):
+        return 0
+    threads = min(numba.get_num_threads(), WORKERS + 1)
+    return threads if threads > 1 else 0
 
 
 class _Pool:
