@@ -142,7 +142,7 @@ def test_the_switch_reaches_the_threaded_variant():
 def test_without_mark1_workers_the_kernels_use_numba_threads(monkeypatch):
     """Where workers.py is unavailable (not Linux x86-64), large activations and GEMMs run on numba's prange
     variants, threaded, with the same results."""
-    from mark1.kernels.cpu import dense, elementwise, workers
+    from mark1.kernels.cpu import dense, elementwise, gemm_pooled, workers
 
     rng = np.random.default_rng(5)
     x = rng.standard_normal((300, 700)).astype(F32)
@@ -151,7 +151,7 @@ def test_without_mark1_workers_the_kernels_use_numba_threads(monkeypatch):
         pooled = (m1.sigmoid(x), m1.tanh_backward(np.tanh(x), x), m1.matmul(x, w))
         monkeypatch.setattr(workers, "AVAILABLE", False)
         for module, launcher in ((elementwise, "_forward_pooled"), (elementwise, "_backward_pooled"),
-                                 (dense.kernels, "gemm_pooled")):
+                                 (gemm_pooled, "gemm_pooled")):
             monkeypatch.setattr(module, launcher, None)  # a pooled launch would now fail
         alone = (m1.sigmoid(x), m1.tanh_backward(np.tanh(x), x), m1.matmul(x, w))
     for got, expected in zip(alone, pooled, strict=True):

@@ -124,7 +124,7 @@ def test_pooled_activations_equal_the_serial_kernels(dtype, n):
 def test_pooled_gemm_equals_the_serial_kernel(shape):
     """Row split, column split (op(a) read in place, small next to B) and edge tiles, called repeatedly: the
     packed B buffer lives only in the parameter block, so a job that outlived it would read freed memory."""
-    from mark1.kernels.cpu import dense, gemm
+    from mark1.kernels.cpu import dense, gemm, gemm_pooled
 
     m, k, n = shape
     rng = np.random.default_rng(m * k + n)
@@ -141,7 +141,7 @@ def test_pooled_gemm_equals_the_serial_kernel(shape):
         gemm.PACKED_KERNELS[True, False].run(True, a.T, a.T, 0, y, y, 1, expected_dw, empty, 0, expected_db, 1)
     for _ in range(4):
         out = np.empty((m, n), np.float32)
-        gemm.gemm_pooled(True, gemm.reads_a_in_place(a, 0, n), a, a, 0, b, b, 0, out, bias, 1, empty, 2)
+        gemm_pooled.gemm_pooled(True, gemm.reads_a_in_place(a, 0, n), a, a, 0, b, b, 0, out, bias, 1, empty, 2)
         np.testing.assert_array_equal(out, expected)
         dw, db = np.empty((k, n), np.float32), np.zeros(n, np.float32)
         dense.gemm(a.T, y, dw, b2=y, b_code=1, colsum=db)  # the fused backward's dW (and db) on the workers

@@ -6,7 +6,7 @@ import numba
 import numpy as np
 
 from mark1.kernels.cpu import gemm as kernels
-from mark1.kernels.cpu import workers
+from mark1.kernels.cpu import gemm_pooled, workers
 from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, PerDtype
 from mark1.kernels.cpu.gemm import gemm_small
 
@@ -33,7 +33,7 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
     kernel = kernels.PACKED_KERNELS[fused, in_place]
     threads = workers.threads_for(work, kernels.POOLED_SERIAL_WORK)
     if threads:
-        kernels.gemm_pooled(fused, in_place, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads)
+        gemm_pooled.gemm_pooled(fused, in_place, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads)
         return
     # below the kernel's serial threshold (gemm.thresholds() changes it in tests) its single-threaded twin
     # runs, planned for one thread, and numba.get_num_threads() (0.5 us) is skipped
