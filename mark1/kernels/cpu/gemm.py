@@ -187,9 +187,9 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
     """
     rows, depth = a.shape
     cols = b.shape[1]
-    nr = bp.shape[2]
+    nr = bp.shape[3]
     row_panels = cdiv(rows, MR)
-    col_panels = bp.shape[0]
+    col_panels = bp.shape[1]
     k_blocks = cdiv(depth, kc_max)
     epilogue = FUSED and (bias.size > 0 or act != IDENTITY)
     strided = a.strides[0] != a.itemsize  # rows not adjacent: the general-stride tile (any strides)
@@ -217,7 +217,7 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
             for jr in range(c_lo, c_hi):
                 j0 = jr * nr
                 nj = min(nr, cols - j0)
-                _sweep_in_place(kc, a, k0, strided, bp[jr, k0:k0 + kc], out, r_lo, first, j0, nj, kb > 0)
+                _sweep_in_place(kc, a, k0, strided, bp[kb, jr, :kc], out, r_lo, first, j0, nj, kb > 0)
                 if epilogue and kb == k_blocks - 1:
                     _epilogue(out, r_lo * MR, j0, (first - r_lo) * MR, nj, bias, act)
         # packed row panels (in the INPLACE variants only a partial last one): row panel outer, B panels
@@ -229,7 +229,7 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
                 mi = min(MR, rows - i0)
                 apanel = ap[ir - a_base]
                 for jr in range(jc, min(c_hi, jc + NC_PANELS)):
-                    panel = bp[jr, k0:k0 + kc]
+                    panel = bp[kb, jr, :kc]
                     j0 = jr * nr
                     nj = min(nr, cols - j0)
                     if nr != full:  # the narrow-N path: one vector per row
@@ -247,7 +247,7 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
 
 @jit_inline
 def plan(a, b, out, threads, in_place):
-    """(packed B buffer, B panels, task rows, task columns, K block depth) of a product, for both drivers."""
+    """(packed B buffer (K blocks, panels, kc, NR), B panels, task rows, task columns, K block depth) of a product, for both drivers."""
     depth, cols = b.shape
     nr = tile_width(out)
     if cols <= nr // 2:  # narrow N (a classifier's 10 outputs): half-width panels, half the wasted columns
@@ -255,7 +255,8 @@ def plan(a, b, out, threads, in_place):
     col_panels = cdiv(cols, nr)
     kc_max = cdiv(depth, cdiv(depth, KC))  # equal blocks: 784 = 4 x 196 rather than 3 x 256 + 16
     row_tasks, col_tasks = _task_grid(a.shape[0], cols, col_panels, threads, in_place)
-    return np.empty((col_panels, depth, nr), out.dtype), col_panels, row_tasks, col_tasks, kc_max
+    # K-block major (see packing.pack_b_copy): each K block's panels are one contiguous run
+    return np.empty((cdiv(depth, kc_max), col_panels, kc_max, nr), out.dtype), col_panels, row_tasks, col_tasks, kc_max
 
 
 def _gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):

@@ -16,9 +16,9 @@ from mark1.kernels.cpu._jit import jit, readonly
 from mark1.kernels.cpu.gemm import PACKED_KERNELS, plan, variant_suffix
 from mark1.kernels.cpu.packing import pack_b_copy, pack_b_panel
 
-# parameter block slots: 2-D arrays take 5 (pointer, shape, strides), 1-D 3, the 3-D packed B 7
+# parameter block slots: 2-D arrays take 5 (pointer, shape, strides), 1-D 3, the 4-D packed B 9
 A_AT, A2_AT, B_AT, B2_AT, OUT_AT, BIAS_AT, COLSUM_AT, BP_AT = 0, 5, 10, 15, 20, 25, 28, 31
-A_CODE_AT, B_CODE_AT, ACT_AT, ROW_TASKS_AT, COL_TASKS_AT, KC_AT, PARAM_SLOTS = 38, 39, 40, 41, 42, 43, 44
+A_CODE_AT, B_CODE_AT, ACT_AT, ROW_TASKS_AT, COL_TASKS_AT, KC_AT, PARAM_SLOTS = 40, 41, 42, 43, 44, 45, 46
 # replaced in each task's copy (renamed): the numba types the arrays are rebuilt as, and the variant
 IN_2D = OUT_2D = IN_1D = OUT_1D = PACKED = None
 FUSED = True
@@ -73,7 +73,7 @@ def pooled_tasks(fused: bool, in_place: bool, dtype: np.dtype) -> tuple[int, int
     if key not in _POOLED_TASKS:
         t = numba.from_dtype(dtype)
         constants = dict(IN_2D=readonly(t, 2), OUT_2D=t[:, ::1], IN_1D=readonly(t, 1), OUT_1D=t[:],
-                         PACKED=t[:, :, ::1], FUSED=fused, INPLACE=in_place, TASK=PACKED_KERNELS[fused, in_place].task)
+                         PACKED=t[:, :, :, ::1], FUSED=fused, INPLACE=in_place, TASK=PACKED_KERNELS[fused, in_place].task)
         name = variant_suffix(fused, in_place) + "_" + dtype.name
         _POOLED_TASKS[key] = tuple(workers.compile_task(f, name, **constants) for f in (_pack_task, _compute_task))
     return _POOLED_TASKS[key]
