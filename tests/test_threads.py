@@ -30,3 +30,30 @@ def test_tbb_is_chosen_when_installed_and_the_user_chose_no_layer():
 
 def test_the_users_threading_layer_is_kept():
     assert _layer(NUMBA_THREADING_LAYER="omp") == "omp"
+
+
+def test_kernel_threads_follows_every_way_of_setting_the_count():
+    """The kernels' fast getter reads numba's own thread-local count: it follows m1.set_num_threads,
+    numba.set_num_threads called directly, and another thread's count stays its own."""
+    import threading
+
+    import numba
+
+    import mark1 as m1
+    from mark1.threads import kernel_threads
+
+    limit = numba.config.NUMBA_NUM_THREADS
+    before = m1.get_num_threads()
+    try:
+        assert kernel_threads() == before
+        m1.set_num_threads(1)
+        assert kernel_threads() == 1
+        numba.set_num_threads(limit)
+        assert kernel_threads() == limit
+        seen = []
+        worker = threading.Thread(target=lambda: (numba.set_num_threads(1), seen.append(kernel_threads())))
+        worker.start()
+        worker.join()
+        assert seen == [1] and kernel_threads() == limit
+    finally:
+        m1.set_num_threads(before)

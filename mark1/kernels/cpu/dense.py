@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from mark1.kernels.cpu import gemm as kernels
 from mark1.kernels.cpu import gemm_pooled, workers
 from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, PerDtype
 from mark1.kernels.cpu.gemm import gemm_small
+from mark1.threads import kernel_threads
 
 _NO_ARRAY = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
 
@@ -36,9 +36,9 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
         gemm_pooled.gemm_pooled(fused, in_place, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads)
         return
     # below the kernel's serial threshold (gemm.thresholds() changes it in tests) its single-threaded twin
-    # runs, planned for one thread, and numba.get_num_threads() (0.5 us) is skipped
+    # runs, planned for one thread
     serial = work < kernel.serial_below and not PerDtype.always_threaded
-    kernel.run(serial, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, 1 if serial else numba.get_num_threads())
+    kernel.run(serial, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, 1 if serial else kernel_threads())
 
 
 def matmul(a, b, out):

@@ -135,16 +135,20 @@ def _backward_task(params, chunk):
     _backward_span(y[lo:hi], dy[lo:hi], out[lo:hi], slot_at(params, 9))
 
 
-_TASKS: dict = {}
+def _task_addresses(func):
+    """dtype -> the C address of func's task for that dtype, compiled (or loaded from the cache) on first
+    use; a dict per op, looked up by dtype alone on every call."""
+    addresses: dict = {}
 
+    def address(dtype: np.dtype) -> int:
+        found = addresses.get(dtype)
+        if found is None:
+            t = numba.from_dtype(dtype)
+            found = addresses[dtype] = workers.compile_task(func, "_" + dtype.name, X_TYPE=readonly(t, 1, "C"),
+                                                             OUT_TYPE=t[::1])
+        return found
 
-def _task_address(func, dtype: np.dtype) -> int:
-    """The C address of func's task for dtype, compiled (or loaded from the cache) on first use."""
-    key = (func.__name__, dtype)
-    if key not in _TASKS:
-        t = numba.from_dtype(dtype)
-        _TASKS[key] = workers.compile_task(func, "_" + dtype.name, X_TYPE=readonly(t, 1, "C"), OUT_TYPE=t[::1])
-    return _TASKS[key]
+    return address
 
 
 @jit
@@ -199,12 +203,14 @@ def flat_view(x: np.ndarray) -> np.ndarray:
 
 
 def _unary(code: int):
+    task_address = _task_addresses(_forward_task)
+
     def op(x, out):
         if x.flags.c_contiguous:
             x1, out1 = flat_view(x), flat_view(out)
             threads = workers.threads_for(x1.size, POOLED_BELOW)
             if threads:
-                _forward_pooled(x1, out1, code, workers.control(), _task_address(_forward_task, x1.dtype), threads)
+                _forward_pooled(x1, out1, code, workers.control(), task_address(x1.dtype), threads)
             else:  # small, or no workers here (numba's threads then, above the serial threshold)
                 _forward_flat(x1, out1, code)
         else:
@@ -215,13 +221,14 @@ def _unary(code: int):
 
 
 def _binary(code: int):
+    task_address = _task_addresses(_backward_task)
+
     def op(y, dy, out):
         if y.flags.c_contiguous and dy.flags.c_contiguous:
             y1, dy1, out1 = flat_view(y), flat_view(dy), flat_view(out)
             threads = workers.threads_for(y1.size, POOLED_BELOW)
             if threads:
-                _backward_pooled(y1, dy1, out1, code, workers.control(), _task_address(_backward_task, y1.dtype),
-                                 threads)
+                _backward_pooled(y1, dy1, out1, code, workers.control(), task_address(y1.dtype), threads)
             else:
                 _backward_flat(y1, dy1, out1, code)
         else:

@@ -247,7 +247,8 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
 
 @jit_inline
 def plan(a, b, out, threads, in_place):
-    """(packed B buffer (K blocks, panels, kc, NR), B panels, task rows, task columns, K block depth) of a product, for both drivers."""
+    """(packed B buffer (K blocks, panels, kc, NR), B panels, task rows, task columns, K block depth) of a
+    product, for both drivers."""
     depth, cols = b.shape
     nr = tile_width(out)
     if cols <= nr // 2:  # narrow N (a classifier's 10 outputs): half-width panels, half the wasted columns

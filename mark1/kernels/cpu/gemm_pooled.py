@@ -73,7 +73,8 @@ def pooled_tasks(fused: bool, in_place: bool, dtype: np.dtype) -> tuple[int, int
     if key not in _POOLED_TASKS:
         t = numba.from_dtype(dtype)
         constants = dict(IN_2D=readonly(t, 2), OUT_2D=t[:, ::1], IN_1D=readonly(t, 1), OUT_1D=t[:],
-                         PACKED=t[:, :, :, ::1], FUSED=fused, INPLACE=in_place, TASK=PACKED_KERNELS[fused, in_place].task)
+                         PACKED=t[:, :, :, ::1], FUSED=fused, INPLACE=in_place,
+                         TASK=PACKED_KERNELS[fused, in_place].task)
         name = variant_suffix(fused, in_place) + "_" + dtype.name
         _POOLED_TASKS[key] = tuple(workers.compile_task(f, name, **constants) for f in (_pack_task, _compute_task))
     return _POOLED_TASKS[key]

@@ -44,6 +44,7 @@ from mark1.kernels.cpu._atomics import (
     store_seq_cst,
 )
 from mark1.kernels.cpu._jit import JIT, PerDtype, jit, jit_inline, renamed
+from mark1.threads import kernel_threads
 
 TASK_SIGNATURE = numba.types.void(numba.types.int64, numba.types.int64)  # task(params address, chunk)
 SPIN_SECONDS = 250e-6  # bridges the gaps between the kernels of one training step, then the worker sleeps
@@ -162,7 +163,7 @@ def threads_for(work: int, serial_below: int) -> int:
     set (m1.set_num_threads). Capped by the workers there are."""
     if not AVAILABLE or (work < serial_below and not PerDtype.always_threaded):
         return 0
-    threads = min(numba.get_num_threads(), WORKERS + 1)
+    threads = min(kernel_threads(), WORKERS + 1)
     return threads if threads > 1 else 0
 
 
