@@ -39,7 +39,7 @@ layouts = st.sampled_from(["contiguous", "transposed", "sliced"])
 
 @settings(max_examples=60, deadline=None)
 @given(m=st.integers(1, 70), k=st.integers(1, 70), n=st.integers(1, 70), layout_a=layouts, layout_b=layouts,
-       dtype=st.sampled_from(["float32", "float64"]), path=st.sampled_from(["packed", "small", "threaded", "prange"]),
+       dtype=st.sampled_from(["float32", "float64"]), path=st.sampled_from(["serial", "threaded", "prange"]),
        seed=st.integers(0, 2**16))
 def test_gemm_random_shapes(m, k, n, layout_a, layout_b, dtype, path, seed):
     from mark1.kernels.cpu import gemm as kernels
@@ -49,12 +49,11 @@ def test_gemm_random_shapes(m, k, n, layout_a, layout_b, dtype, path, seed):
     a = rng.standard_normal((m, k)).astype(dtype)
     b = rng.standard_normal((k, n)).astype(dtype)
     out = np.full((m, n), np.nan, dtype)
-    # "threaded": every product above the unpacked threshold takes the packed kernel on mark1's workers;
-    # "prange": the same on numba's threads (the path where the workers are unavailable)
-    threaded = {"threaded": dict(small_work=0, serial_work=0), "prange": dict(small_work=0, serial_work=0,
-                                                                              pooled_work=1 << 62)}
+    # "serial": the default thresholds (these sizes run on one thread); "threaded": every product on mark1's
+    # workers; "prange": the same on numba's threads (the path where the workers are unavailable)
+    threaded = {"threaded": dict(serial_work=0), "prange": dict(serial_work=0, pooled_work=1 << 62)}
     with kernels.thresholds(**threaded.get(path, {})):
-        gemm(_layout(a, layout_a), _layout(b, layout_b), out, path="auto" if path in threaded else path)
+        gemm(_layout(a, layout_a), _layout(b, layout_b), out)
     _check_product(out, a, b, k, dtype)
 
 
@@ -80,7 +79,7 @@ def test_packed_gemm_tile_and_block_edges(dtype, threaded):
         out = np.full((m, n), np.nan, dtype)
         pooled = {"prange": 1 << 62}.get(threaded)  # True: mark1's workers; "prange": numba's threads
         with kernels.thresholds(serial_work=0 if threaded else 1 << 62, pooled_work=pooled):
-            gemm(a, b.T.copy().T, out, path="packed")
+            gemm(a, b.T.copy().T, out)
         _check_product(out, a, b, k, dtype)
 
 
@@ -108,16 +107,16 @@ def test_micro_tile_api_from_numba_code():
     assert not out[0].any() and not out[:, :2].any()
 
 
-@pytest.mark.parametrize("path", ["packed", "small", "threaded"])
+@pytest.mark.parametrize("path", ["serial", "threaded"])
 @pytest.mark.parametrize("activation", ["identity", "sigmoid", "tanh", "relu"])
 def test_fused_dense_matches_reference(path, activation):
     from mark1.kernels.cpu import gemm as kernels
 
     with kernels.thresholds(serial_work=0) if path == "threaded" else kernels.thresholds():
-        _check_fused_dense("packed" if path == "threaded" else path, activation)
+        _check_fused_dense(activation)
 
 
-def _check_fused_dense(path, activation):
+def _check_fused_dense(activation):
     from mark1.kernels import reference
     from mark1.kernels.cpu._jit import ACTIVATION_CODES
     from mark1.kernels.cpu.dense import gemm
@@ -128,13 +127,13 @@ def _check_fused_dense(path, activation):
     expected = np.empty((67, 23))
     reference.dense_forward(x, w, bias, activation, expected)
     y = np.empty((67, 23))
-    gemm(x, w, y, bias=bias, act=ACTIVATION_CODES[activation], path=path)
+    gemm(x, w, y, bias=bias, act=ACTIVATION_CODES[activation])
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
 
     code = ACTIVATION_CODES[activation]
     dw, db, dx = np.empty_like(w), np.zeros(23), np.empty_like(x)
-    gemm(x.T, dy, dw, b2=y, b_code=code, colsum=db, path=path)
-    gemm(dy, _layout(w, "sliced").T, dx, a2=y, a_code=code, path=path)
+    gemm(x.T, dy, dw, b2=y, b_code=code, colsum=db)
+    gemm(dy, _layout(w, "sliced").T, dx, a2=y, a_code=code)
     want = [np.empty_like(x), np.empty_like(w), np.empty(23)]
     reference.dense_backward(x, w, y, dy, activation, *want)
     for got, ref in zip((dx, dw, db), want, strict=True):
@@ -148,7 +147,7 @@ def test_gemm_propagates_nan_and_inf():
     b = np.ones((40, 40), np.float32)
     a[3, 5], b[7, 9] = np.nan, np.inf
     out = np.empty((40, 40), np.float32)
-    gemm(a, b, out, path="packed")
+    gemm(a, b, out)
     expected = a.astype(np.float64) @ b.astype(np.float64)
     np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
     np.testing.assert_array_equal(np.isinf(out), np.isinf(expected))

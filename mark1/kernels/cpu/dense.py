@@ -7,28 +7,26 @@ import numpy as np
 from mark1.kernels.cpu import gemm as kernels
 from mark1.kernels.cpu import gemm_pooled, workers
 from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, PerDtype
-from mark1.kernels.cpu.gemm import gemm_small
 from mark1.threads import kernel_threads
 
 _NO_ARRAY = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
 
 
 def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=None, act=IDENTITY,
-         colsum=None, path: str = "auto") -> None:
+         colsum=None) -> None:
     """out = act(op(a) @ op(b) + bias), with op(x) = x * act'(x2) when x_code is an activation.
 
-    path: 'auto' (small products run single-threaded without packing), 'packed' or 'small' (for tests).
-    A product with no transform, bias, activation or column sums runs the plain packed variant, so a first
-    matmul compiles none of the fused code.
+    Every product runs the packed GEMM, the smallest too: an unpacked row-by-row loop for products up to
+    16^3 multiply-adds measured slower at nearly every such shape (us, unpacked / packed: 16x16x16 4.9 / 2.1,
+    5x64x32 7.4 / 3.1, 32x5x10 3.2 / 1.8; a single row 1x64x32 2.4 / 3.1) and cost a first fit 0.24 s of
+    compiling for its last, short batch. A product with no transform, bias, activation or column sums runs
+    the plain variant, so a first matmul compiles none of the fused code.
     """
     empty = _NO_ARRAY[out.dtype]
     work = a.shape[0] * a.shape[1] * b.shape[1]
     fused = not (b2 is None and a2 is None and bias is None and act == IDENTITY and colsum is None)
     a2, b2 = a if a2 is None else a2, b if b2 is None else b2
     bias, colsum = empty if bias is None else bias, empty if colsum is None else colsum
-    if path == "small" or (path == "auto" and work <= kernels.SMALL_WORK):
-        gemm_small(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, 1)
-        return
     in_place = kernels.reads_a_in_place(a, a_code, b.shape[1])
     kernel = kernels.PACKED_KERNELS[fused, in_place]
     threads = workers.threads_for(work, kernels.POOLED_SERIAL_WORK)

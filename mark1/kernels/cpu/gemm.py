@@ -37,7 +37,7 @@ from mark1.kernels.cpu.microkernel import (
     register_tile_strided_a_masked,
     tile_width,
 )
-from mark1.kernels.cpu.packing import operand, pack_a_copy, pack_a_panels, pack_a_rows, pack_b_copy, pack_b_panel
+from mark1.kernels.cpu.packing import pack_a_copy, pack_a_panels, pack_a_rows, pack_b_copy, pack_b_panel
 from mark1.kernels.cpu.params import PARAMS
 
 MR = PARAMS.mr            # rows per register tile (both dtypes)
@@ -47,7 +47,6 @@ KC = PARAMS.kc            # depth of one K block
 MC_PANELS = PARAMS.mc_panels  # row panels per task at most
 NC_PANELS = PARAMS.nc_panels  # B panels of one chunk (kc x NC in L2)
 INPLACE_A_MAX_PANELS = PARAMS.inplace_a_max_panels  # op(a) is read unpacked up to this many B panels
-SMALL_WORK = PARAMS.gemm_small_work    # at or below this many multiply-adds, packing costs more than it saves
 SERIAL_WORK = PARAMS.gemm_serial_work  # multiply-adds below which the packed GEMM runs on one thread
 POOLED_SERIAL_WORK = PARAMS.gemm_pooled_serial_work  # the same where it runs on mark1's workers
 
@@ -279,31 +278,6 @@ def _gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
         TASK(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col_tasks, kc_max)
 
 
-@per_dtype(_signature, dtype_arg=6)
-def gemm_small(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
-    """Same contract as gemm_packed, one thread (`threads` unused), row by row: for products too small to be
-    worth packing."""
-    rows, depth = a.shape
-    cols = b.shape[1]
-    for i in range(rows):
-        for j in range(cols):
-            out[i, j] = 0
-        for k in range(depth):
-            aik = operand(a, a2, a_code, i, k)
-            for j in range(cols):
-                out[i, j] += aik * operand(b, b2, b_code, k, j)
-        if bias.size:
-            row = out[i]
-            for j in range(cols):
-                row[j] += bias[j]
-    if act != IDENTITY:
-        activate_block(out, np.int64(0), rows, np.int64(0), cols, act)
-    if colsum.size:
-        for k in range(depth):
-            for j in range(cols):
-                colsum[j] += operand(b, b2, b_code, k, j)
-
-
 def reads_a_in_place(a, a_code: int, cols: int) -> bool:
     """Whether the GEMM reads op(a) unpacked: untransformed, a unit stride, and N spanning few B panels.
 
@@ -341,20 +315,19 @@ gemm_packed, matmul_packed = PACKED_KERNELS[True, False], PACKED_KERNELS[False, 
 
 
 @contextmanager
-def thresholds(small_work: int | None = None, serial_work: int | None = None, pooled_work: int | None = None):
+def thresholds(serial_work: int | None = None, pooled_work: int | None = None):
     """Tests: other GEMM size thresholds for the block's duration (serial_work=0 threads every product, on
     mark1's workers unless pooled_work says otherwise; pooled_work defaults to serial_work when that is given,
     so serial_work=1 << 62 keeps every product on one thread)."""
-    global SMALL_WORK, SERIAL_WORK, POOLED_SERIAL_WORK
-    saved = SMALL_WORK, SERIAL_WORK, POOLED_SERIAL_WORK
-    SMALL_WORK = saved[0] if small_work is None else small_work
-    SERIAL_WORK = saved[1] if serial_work is None else serial_work
-    POOLED_SERIAL_WORK = pooled_work if pooled_work is not None else saved[2] if serial_work is None else serial_work
+    global SERIAL_WORK, POOLED_SERIAL_WORK
+    saved = SERIAL_WORK, POOLED_SERIAL_WORK
+    SERIAL_WORK = saved[0] if serial_work is None else serial_work
+    POOLED_SERIAL_WORK = pooled_work if pooled_work is not None else saved[1] if serial_work is None else serial_work
     for kernel in PACKED_KERNELS.values():
         kernel.serial_below = SERIAL_WORK
     try:
         yield
     finally:
-        SMALL_WORK, SERIAL_WORK, POOLED_SERIAL_WORK = saved
+        SERIAL_WORK, POOLED_SERIAL_WORK = saved
         for kernel in PACKED_KERNELS.values():
             kernel.serial_below = SERIAL_WORK

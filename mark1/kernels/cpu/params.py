@@ -56,7 +56,6 @@ class KernelParams:
     mc_panels: int            # row panels of MR per task at most (A block MC x KC in L2)
     nc_panels: int            # B panels of NR swept per A panel (a chunk KC x NC in L2)
     inplace_a_max_panels: int  # op(a) is read in place, unpacked, when N spans at most this many NR panels
-    gemm_small_work: int      # multiply-adds at or below which the GEMM runs unpacked, row by row
     gemm_serial_work: int     # multiply-adds below which the packed GEMM runs on one thread
     elementwise_serial_below: int  # elements below which an elementwise/row/update kernel runs on one thread
     pooled_serial_below: int  # the same for contiguous activations on mark1's workers
@@ -87,7 +86,7 @@ def table_row(isa: str, facts: CpuFacts, source: str) -> KernelParams:
     # where 12-row tiles left a third of LeNet's 16 channels' tile rows empty (conv_wide.tile_rows)
     return KernelParams(isa=isa, vector_bytes=vector_bytes, mr=mr, short_mr=2 * mr // 3, nr_f32=nr_f32,
                         nr_f64=nr_f64, kc=kc,
-                        mc_panels=mc_panels, nc_panels=nc_panels, inplace_a_max_panels=4, gemm_small_work=16 * 16 * 16,
+                        mc_panels=mc_panels, nc_panels=nc_panels, inplace_a_max_panels=4,
                         gemm_serial_work=GEMM_SERIAL_WORK,
                         elementwise_serial_below=ELEMENTWISE_SERIAL_BELOW,
                         pooled_serial_below=POOLED_SERIAL_BELOW, gemm_pooled_serial_work=GEMM_POOLED_SERIAL_WORK,
