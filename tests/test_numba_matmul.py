@@ -83,6 +83,29 @@ def test_packed_gemm_tile_and_block_edges(dtype, threaded):
         _check_product(out, a, b, k, dtype)
 
 
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_transposed_a_packing_edges(dtype, threaded):
+    """a = x.T through the packed path (_pack_a_transposed, its vector copies of full panels and the partial
+    last panel, the spare row per panel, the next K block's prefetch): N past the in-place limit, and x
+    wide enough (rows >= 2 KiB apart over >= 4 K blocks) that even a narrow N packs."""
+    from mark1.kernels.cpu import gemm as kernels
+    from mark1.kernels.cpu._jit import IDENTITY
+    from mark1.kernels.cpu.dense import gemm
+
+    nr, kc, mr = kernels.NR_F32, kernels.KC, kernels.MR
+    wide = 2048 // np.dtype(dtype).itemsize + 7
+    for m, k, n in [(5 * mr + 7, 2 * kc + 3, 4 * nr + 5), (mr, kc, 5 * nr), (wide, 4 * kc + 1, 10)]:
+        rng = np.random.default_rng(m + k + n)
+        x = rng.standard_normal((k, m)).astype(dtype)
+        b = rng.standard_normal((k, n)).astype(dtype)
+        assert not kernels.reads_a_in_place(x.T, IDENTITY, n)
+        out = np.full((m, n), np.nan, dtype)
+        with kernels.thresholds(serial_work=0 if threaded else 1 << 62):
+            gemm(x.T, b, out)
+        _check_product(out, x.T, b, k, dtype)
+
+
 def test_micro_tile_api_from_numba_code():
     """micro_tile / micro_tile_out on packed panels (kc, MR) and (kc, NR), as the convolution kernels call them."""
     import numba

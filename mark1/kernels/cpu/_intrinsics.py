@@ -8,28 +8,40 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 
-@intrinsic
-def prefetch_for_write(typingctx, array, i, j):
-    """Hint the CPU to bring the cache line holding array[i, j] into L1 for writing (prefetchw).
+def _prefetch(write: int, locality: int):
+    """An intrinsic prefetch(array, i, j) of the cache line holding array[i, j] (llvm.prefetch: write 0/1,
+    locality 3 = every cache level (prefetcht0 / prefetchw), 2 = L2 and beyond (prefetcht1))."""
 
-    The GEMM issues this for the rows of an output tile just before the micro-kernel's ~500 cycles of
-    arithmetic, so the read-modify-write of the tile afterwards finds it in cache instead of stalling on L3.
-    """
-    if not isinstance(array, types.Array) or array.ndim != 2:
-        return None
-    sig = types.void(array, types.intp, types.intp)
+    def prefetch(typingctx, array, i, j):
+        if not isinstance(array, types.Array) or array.ndim != 2:
+            return None
+        sig = types.void(array, types.intp, types.intp)
 
-    def codegen(context, builder, signature, args):
-        array_type = signature.args[0]
-        arr = context.make_array(array_type)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, array_type, arr, [args[1], args[2]], wraparound=False)
-        i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32]),
-                                            "llvm.prefetch.p0")
-        builder.call(fn, [ptr, i32(1), i32(3), i32(1)])  # write, keep in all cache levels, data cache
-        return context.get_dummy_value()
+        def codegen(context, builder, signature, args):
+            array_type = signature.args[0]
+            arr = context.make_array(array_type)(context, builder, args[0])
+            ptr = cgutils.get_item_pointer(context, builder, array_type, arr, [args[1], args[2]], wraparound=False)
+            i32 = ir.IntType(32)
+            fn = cgutils.get_or_insert_function(builder.module,
+                                                ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32]),
+                                                "llvm.prefetch.p0")
+            builder.call(fn, [ptr, i32(write), i32(locality), i32(1)])  # the last 1: data cache
+            return context.get_dummy_value()
 
-    return sig, codegen
+        return sig, codegen
+
+    return prefetch
+
+
+# The GEMM issues this for the rows of an output tile just before the micro-kernel's ~500 cycles of
+# arithmetic, so the read-modify-write of the tile afterwards finds it in cache instead of stalling on L3.
+prefetch_for_write = intrinsic(_prefetch(1, 3))
+prefetch_for_write.__doc__ = "Hint the CPU to bring the line holding array[i, j] into L1 for writing (prefetchw)."
+
+# The GEMM issues this, during one K block's arithmetic, for the source rows it packs next, so the packing
+# reads them from L2 instead of waiting on memory.
+prefetch_to_l2 = intrinsic(_prefetch(0, 2))
+prefetch_to_l2.__doc__ = "Hint the CPU to bring the line holding array[i, j] into L2 for reading (prefetcht1)."
 
 
 # An LLVM string function attribute, written the way the IR text spells it (llvmlite's AttributeSet only
@@ -52,6 +64,32 @@ def prefer_full_vector_width(typingctx):
 
     def codegen(context, builder, signature, args):
         set.add(builder.function.attributes, _FULL_WIDTH)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def copy_run(typingctx, dst, src, count):
+    """dst[:count] = src[:count] for 1-D views with unit stride (the caller guarantees it), count a
+    compile-time constant (a module-level int): one vector load and one store of count elements, which LLVM
+    splits into the machine's registers (12 float32: a ymm and an xmm move). numba would emit count scalar
+    copies here: its SLP vectoriser, which would merge them, is off by default.
+    """
+    if not (isinstance(count, types.IntegerLiteral) and isinstance(dst, types.Array) and isinstance(src, types.Array)
+            and dst.ndim == 1 and src.ndim == 1 and dst.dtype == src.dtype and dst.mutable):
+        return None
+    n = count.literal_value
+    sig = types.void(dst, src, count)
+
+    def codegen(context, builder, signature, args):
+        d = context.make_array(signature.args[0])(context, builder, args[0])
+        s = context.make_array(signature.args[1])(context, builder, args[1])
+        elem = context.get_data_type(signature.args[0].dtype)
+        align = context.get_abi_sizeof(elem)
+        vec = ir.VectorType(elem, n)
+        value = builder.load(builder.bitcast(s.data, vec.as_pointer()), align=align)
+        builder.store(value, builder.bitcast(d.data, vec.as_pointer()), align=align)
         return context.get_dummy_value()
 
     return sig, codegen
