@@ -25,6 +25,7 @@ def _prefetch(write: int, locality: int):
             fn = cgutils.get_or_insert_function(builder.module,
                                                 ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32]),
                                                 "llvm.prefetch.p0")
+            ptr = builder.bitcast(ptr, fn.function_type.args[0])  # declared earlier with another pointer type
             builder.call(fn, [ptr, i32(write), i32(locality), i32(1)])  # the last 1: data cache
             return context.get_dummy_value()
 
