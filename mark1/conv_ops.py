@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from mark1.backends.registry import get_backend
-from mark1.checks import check_float, check_owned, output
+from mark1.checks import check_float, check_owned, output, refuse_overlap
 from mark1.layer_ops import _check_activation
 
 Array = Any
@@ -92,7 +92,10 @@ def conv2d_forward(x: Array, w: Array, b: Array, stride: Pair = 1, padding: Any 
     _check_activation("conv2d_forward", activation)
     _check_conv("conv2d_forward", x, w, b)
     stride, pad, shape = _conv_geometry("conv2d_forward", x, w, stride, padding)
+    given = out is not None
     out = output(be, "conv2d_forward", out, shape, dtype)
+    if given:
+        refuse_overlap(be, "conv2d_forward", out, x=x, w=w, b=b)
     if out.size == 0:
         return out
     be.ops["conv2d_forward"](x, w, b, stride, pad, activation, out)

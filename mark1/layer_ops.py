@@ -11,7 +11,7 @@ from typing import Any
 
 from mark1.backends.base import ACTIVATIONS
 from mark1.backends.registry import get_backend
-from mark1.checks import check_float, check_owned, check_same_shape, output
+from mark1.checks import check_float, check_owned, check_same_shape, output, refuse_overlap
 
 Array = Any
 
@@ -37,7 +37,10 @@ def dense_forward(x: Array, w: Array, b: Array, activation: str = "identity", ou
     dtype = check_float(be, "dense_forward", x=x, w=w, b=b)
     _check_activation("dense_forward", activation)
     _check_dense("dense_forward", x, w, b)
+    given = out is not None
     out = output(be, "dense_forward", out, (x.shape[0], w.shape[1]), dtype)
+    if given:
+        refuse_overlap(be, "dense_forward", out, x=x, w=w, b=b)
     if out.size == 0:
         return out
     if x.shape[1] == 0:  # no inputs: x @ w is all zeros; a zero column keeps the kernel's contract

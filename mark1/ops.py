@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from mark1.backends.registry import get_backend
-from mark1.checks import check_float, check_owned, check_same_shape, describe, output, overlaps
+from mark1.checks import check_float, check_owned, check_same_shape, describe, output, refuse_overlap
 
 Array = Any  # a numpy.ndarray or cupy.ndarray, depending on the backend
 
@@ -50,9 +50,10 @@ def matmul(a: Array, b: Array, out: Array | None = None) -> Array:
         raise ValueError(f"matmul: expects 2-D arrays, got a.shape={a.shape} and b.shape={b.shape}")
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul: a.shape={a.shape} and b.shape={b.shape} do not chain (a.shape[1] != b.shape[0])")
+    given = out is not None
     out = output(be, "matmul", out, (a.shape[0], b.shape[1]), dtype)
-    if overlaps(be, out, a) or overlaps(be, out, b):
-        raise ValueError("matmul: out overlaps an input; give a separate output array")
+    if given:
+        refuse_overlap(be, "matmul", out, a=a, b=b)
     if out.size == 0:
         return out
     if a.shape[1] == 0:

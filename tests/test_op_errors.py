@@ -50,6 +50,22 @@ def test_out_overlapping_an_input_is_refused(backend):
         m1.matmul(a, m1.asarray(np.ones((3, 3))), out=a)
 
 
+def test_dense_and_conv_out_overlapping_an_input_is_refused_and_changes_nothing(backend):
+    """Both read their inputs while writing out: an out sharing memory with x, w or b is refused by name."""
+    x = m1.asarray(np.ones((4, 4)))
+    w = m1.asarray(np.full((4, 4), 2.0))
+    b = m1.asarray(np.zeros(4))
+    for out, name in ((x, "x"), (w, "w")):
+        with pytest.raises(ValueError, match=rf"dense_forward: out overlaps an input \({name}\)"):
+            m1.dense_forward(x, w, b, out=out)
+    assert (m1.to_numpy(x) == 1).all() and (m1.to_numpy(w) == 2).all()
+    images = m1.asarray(np.ones((1, 1, 3, 3)))
+    kernel = m1.asarray(np.ones((1, 1, 1, 1)))
+    with pytest.raises(ValueError, match=r"conv2d_forward: out overlaps an input \(x\)"):
+        m1.conv2d_forward(images, kernel, m1.asarray(np.zeros(1)), out=images)
+    assert (m1.to_numpy(images) == 1).all()
+
+
 def test_backward_shapes_must_match(backend):
     with pytest.raises(ValueError, match=r"shapes differ \(y.shape=\(2, 3\), dy.shape=\(3, 2\)\)"):
         m1.sigmoid_backward(m1.asarray(np.ones((2, 3))), m1.asarray(np.ones((3, 2))))
@@ -77,3 +93,14 @@ def test_adam_step_must_be_positive(backend):
 def test_image_diff_needs_uint8_images(backend):
     with pytest.raises(TypeError, match=r"a is float32 with shape \(2, 2\); expected uint8"):
         m1.image_diff(m1.asarray(np.ones((2, 2))), m1.asarray(np.ones((2, 2))))
+
+
+def test_elementwise_ops_may_write_in_place(backend):
+    """An activation reads each element before it writes it, so out=x is allowed (and documented)."""
+    data = np.linspace(-3, 3, 70_000).astype(np.float32).reshape(700, 100)  # above the threaded thresholds
+    x = m1.asarray(data.copy())
+    assert m1.relu(x, out=x) is x
+    np.testing.assert_array_equal(m1.to_numpy(x), np.maximum(data, 0))
+    y = m1.asarray(data.copy())
+    m1.sigmoid(y, out=y)
+    np.testing.assert_allclose(m1.to_numpy(y), 1 / (1 + np.exp(-data.astype(np.float64))), rtol=1e-6)
