@@ -147,3 +147,28 @@ def test_pooled_gemm_equals_the_serial_kernel(shape):
         dense.gemm(a.T, y, dw, b2=y, b_code=1, colsum=db)  # the fused backward's dW (and db) on the workers
         np.testing.assert_array_equal(dw, expected_dw)
         np.testing.assert_array_equal(db, expected_db)
+
+
+@pytest.mark.parametrize("shape", [(256, 128, 64), (128, 256, 128), (37, 300, 129), (64, 784, 10)])
+def test_pooled_gemm_packs_per_task_or_shared_alike(shape, monkeypatch):
+    """With one task per thread each task may pack its own B panels (columns split: only its own; rows split:
+    all of a small B) instead of sharing one packing job: the same products, the fused backward's column
+    sums (db) counted once, whichever way, and equal to the serial kernel."""
+    from mark1.kernels.cpu import gemm, gemm_pooled
+
+    m, k, n = shape
+    rng = np.random.default_rng(m + k + n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    y = rng.uniform(0.1, 0.9, (k, n)).astype(np.float32)  # op(b) = b * y(1 - y): the backward's delta
+    empty = np.empty(0, np.float32)
+    in_place = gemm.reads_a_in_place(a, 0, n)
+    expected, expected_db = np.empty((m, n), np.float32), np.zeros(n, np.float32)
+    gemm.PACKED_KERNELS[True, in_place].run(True, a, a, 0, b, y, 1, expected, empty, 0, expected_db, 1)
+    for limit in (0, 1 << 40):  # never / always small enough to pack per task
+        monkeypatch.setattr(gemm_pooled, "SELF_PACK_BYTES", limit)
+        for with_db in (True, False, True):  # column sums keep a row split on one shared packing
+            out, db = np.empty((m, n), np.float32), np.zeros(n, np.float32)
+            gemm_pooled.gemm_pooled(True, in_place, a, a, 0, b, y, 1, out, empty, 0, db if with_db else empty, 2)
+            np.testing.assert_array_equal(out, expected)
+            np.testing.assert_array_equal(db, expected_db if with_db else 0)

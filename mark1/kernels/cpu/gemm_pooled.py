@@ -1,8 +1,12 @@
 """The packed GEMM (gemm.py) on mark1's worker threads (workers.py): ~1 us to start a job, not numba's ~6.
 
 The same two steps as gemm._gemm_packed, each a job: pack op(b) into column panels (one chunk per panel),
-then the variant's task over the task grid (one chunk per task). The arrays travel to the tasks in an int64
-parameter block and are rebuilt there with the types each task copy is compiled for.
+then the variant's task over the task grid (one chunk per task). When each thread runs one task and either
+the tasks split columns or op(b) packs into at most a quarter of L2, there is one job: every task packs the
+panels it multiplies into a buffer of its own (256x128.128x64 on two threads: 22.9-23.8 -> 19.2-19.6 us;
+256x784.784x128 172-177 -> 166-175), so no thread waits for the other's packing or reads panels from the
+other core's cache. The arrays travel to the tasks in an int64 parameter block and are rebuilt there with
+the types each task copy is compiled for.
 """
 
 from __future__ import annotations
@@ -12,22 +16,30 @@ import numpy as np
 
 from mark1.kernels.cpu import workers
 from mark1.kernels.cpu._atomics import array_at, keep_alive, slot_at
-from mark1.kernels.cpu._jit import jit, readonly
+from mark1.kernels.cpu._jit import jit, jit_inline, readonly, renamed
 from mark1.kernels.cpu.gemm import PACKED_KERNELS, plan, variant_suffix
 from mark1.kernels.cpu.packing import pack_b_copy, pack_b_panel
+from mark1.kernels.cpu.params import PARAMS
 
 # parameter block slots: 2-D arrays take 5 (pointer, shape, strides), 1-D 3, the 4-D packed B 9
 A_AT, A2_AT, B_AT, B2_AT, OUT_AT, BIAS_AT, COLSUM_AT, BP_AT = 0, 5, 10, 15, 20, 25, 28, 31
-A_CODE_AT, B_CODE_AT, ACT_AT, ROW_TASKS_AT, COL_TASKS_AT, KC_AT, PARAM_SLOTS = 40, 41, 42, 43, 44, 45, 46
+A_CODE_AT, B_CODE_AT, ACT_AT, ROW_TASKS_AT, COL_TASKS_AT, KC_AT, SELF_PACK_AT, PARAM_SLOTS = range(40, 48)
+# packed op(b) up to this size (a quarter of L2) is packed by every task for itself when each thread runs
+# one task and the tasks split rows (see _gemm_pooled); larger, the threads share one packing
+SELF_PACK_BYTES = PARAMS.gemm_self_pack_bytes
 # replaced in each task's copy (renamed): the numba types the arrays are rebuilt as, and the variant
 IN_2D = OUT_2D = IN_1D = OUT_1D = PACKED = None
 FUSED = True
-TASK = None
+TASK = PACK_PANEL = None
 
 
 def _pack_task(params, q):
+    PACK_PANEL(params, array_at(params, BP_AT, PACKED), q)
+
+
+def _pack_panel(params, bp, q):
+    """Panel q of op(b) into bp (both tasks inline their variant's copy: PACK_PANEL)."""
     b = array_at(params, B_AT, IN_2D)
-    bp = array_at(params, BP_AT, PACKED)
     if FUSED:
         pack_b_panel(b, array_at(params, B2_AT, IN_2D), slot_at(params, B_CODE_AT), bp, q,
                      array_at(params, COLSUM_AT, OUT_1D))
@@ -36,15 +48,23 @@ def _pack_task(params, q):
 
 
 def _compute_task(params, task):
+    bp = array_at(params, BP_AT, PACKED)
+    if slot_at(params, SELF_PACK_AT):  # this task packs the B panels it multiplies, into its own buffer
+        col_tasks = slot_at(params, COL_TASKS_AT)
+        col_panels = bp.shape[1]
+        tj = task % col_tasks
+        bp = np.empty(bp.shape, bp.dtype)
+        for q in range(tj * col_panels // col_tasks, (tj + 1) * col_panels // col_tasks):
+            PACK_PANEL(params, bp, q)
     TASK(array_at(params, A_AT, IN_2D), array_at(params, A2_AT, IN_2D), slot_at(params, A_CODE_AT),
          array_at(params, B_AT, IN_2D), array_at(params, B2_AT, IN_2D), slot_at(params, B_CODE_AT),
          array_at(params, OUT_AT, OUT_2D), array_at(params, BIAS_AT, IN_1D), slot_at(params, ACT_AT),
-         array_at(params, BP_AT, PACKED), task, slot_at(params, ROW_TASKS_AT), slot_at(params, COL_TASKS_AT),
-         slot_at(params, KC_AT))
+         bp, task, slot_at(params, ROW_TASKS_AT), slot_at(params, COL_TASKS_AT), slot_at(params, KC_AT))
 
 
 @jit
-def _gemm_pooled(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, in_place, control, pack, compute):
+def _gemm_pooled(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, in_place, control, pack, compute,
+                 self_pack_bytes):
     """_gemm_packed's two steps on mark1's workers: pack (the variant's _pack_task), compute (_compute_task)."""
     bp, col_panels, row_tasks, col_tasks, kc_max = plan(a, b, out, threads, in_place)
     params = np.empty(PARAM_SLOTS, np.int64)
@@ -58,7 +78,15 @@ def _gemm_pooled(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, 
     workers.put_array(params, BP_AT, bp)
     params[A_CODE_AT], params[B_CODE_AT], params[ACT_AT] = a_code, b_code, act
     params[ROW_TASKS_AT], params[COL_TASKS_AT], params[KC_AT] = row_tasks, col_tasks, kc_max
-    workers.run(control, pack, params, col_panels, threads)
+    # One task per thread: split by columns, each task packs only the panels it multiplies; split by rows,
+    # a small op(b) is packed by every task for itself (not when column sums are collected: they would be
+    # added once per task). Either way one job instead of two, and no thread reads panels freshly packed in
+    # the other core's cache.
+    one_each = row_tasks * col_tasks == threads
+    self_pack = one_each and (col_tasks == threads or (colsum.size == 0 and bp.size * bp.itemsize <= self_pack_bytes))
+    params[SELF_PACK_AT] = self_pack
+    if not self_pack:
+        workers.run(control, pack, params, col_panels, threads)
     workers.run(control, compute, params, row_tasks * col_tasks, threads)
     keep_alive(bp)
 
@@ -76,6 +104,7 @@ def pooled_tasks(fused: bool, in_place: bool, dtype: np.dtype) -> tuple[int, int
                          PACKED=t[:, :, :, ::1], FUSED=fused, INPLACE=in_place,
                          TASK=PACKED_KERNELS[fused, in_place].task)
         name = variant_suffix(fused, in_place) + "_" + dtype.name
+        constants["PACK_PANEL"] = jit_inline(renamed(_pack_panel, name, **constants))
         _POOLED_TASKS[key] = tuple(workers.compile_task(f, name, **constants) for f in (_pack_task, _compute_task))
     return _POOLED_TASKS[key]
 
@@ -85,4 +114,4 @@ def gemm_pooled(fused: bool, in_place: bool, a, a2, a_code, b, b2, b_code, out, 
     """The packed GEMM of variant (fused, in_place) on this thread and threads - 1 of mark1's workers."""
     pack, compute = pooled_tasks(fused, in_place, out.dtype)
     _gemm_pooled(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, in_place, workers.control(), pack,
-                 compute)
+                 compute, SELF_PACK_BYTES)

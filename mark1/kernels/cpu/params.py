@@ -60,6 +60,7 @@ class KernelParams:
     elementwise_serial_below: int  # elements below which an elementwise/row/update kernel runs on one thread
     pooled_serial_below: int  # the same for contiguous activations on mark1's workers
     gemm_pooled_serial_work: int  # multiply-adds below which the GEMM runs on one thread, on mark1's workers
+    gemm_self_pack_bytes: int  # packed op(b) up to this size: each worker packs its own copy (gemm_pooled.py)
     source: str               # why this table row (detected or forced)
 
 
@@ -90,6 +91,7 @@ def table_row(isa: str, facts: CpuFacts, source: str) -> KernelParams:
                         gemm_serial_work=GEMM_SERIAL_WORK,
                         elementwise_serial_below=ELEMENTWISE_SERIAL_BELOW,
                         pooled_serial_below=POOLED_SERIAL_BELOW, gemm_pooled_serial_work=GEMM_POOLED_SERIAL_WORK,
+                        gemm_self_pack_bytes=int(l2) // 4,
                         source=source)
 
 
