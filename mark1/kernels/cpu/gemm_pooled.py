@@ -2,11 +2,12 @@
 
 The same two steps as gemm._gemm_packed, each a job: pack op(b) into column panels (one chunk per panel),
 then the variant's task over the task grid (one chunk per task). When each thread runs one task and either
-the tasks split columns or op(b) packs into at most a quarter of L2, there is one job: every task packs the
-panels it multiplies into a buffer of its own (256x128.128x64 on two threads: 22.9-23.8 -> 19.2-19.6 us;
-256x784.784x128 172-177 -> 166-175), so no thread waits for the other's packing or reads panels from the
-other core's cache. The arrays travel to the tasks in an int64 parameter block and are rebuilt there with
-the types each task copy is compiled for.
+the tasks split columns or op(b) packs into at most L2/16, there is one job: every task packs the panels it
+multiplies (256x128.128x64 on two threads: 22.9-23.8 -> 19.2-19.6 us), so no thread waits for the other's
+packing or reads panels from the other core's cache. (With a 400 KiB op(b) packed per task, 256x784.784x128
+took 166-175 us in a long loop but 280 us in short bursts: a fresh buffer per call in a worker thread.)
+The arrays travel to the tasks in an int64 parameter block and are rebuilt there with the types each task
+copy is compiled for.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from mark1.kernels.cpu.params import PARAMS
 # parameter block slots: 2-D arrays take 5 (pointer, shape, strides), 1-D 3, the 4-D packed B 9
 A_AT, A2_AT, B_AT, B2_AT, OUT_AT, BIAS_AT, COLSUM_AT, BP_AT = 0, 5, 10, 15, 20, 25, 28, 31
 A_CODE_AT, B_CODE_AT, ACT_AT, ROW_TASKS_AT, COL_TASKS_AT, KC_AT, SELF_PACK_AT, PARAM_SLOTS = range(40, 48)
-# packed op(b) up to this size (a quarter of L2) is packed by every task for itself when each thread runs
-# one task and the tasks split rows (see _gemm_pooled); larger, the threads share one packing
+# packed op(b) up to this size (L2/16) is packed by every task for itself when each thread runs one task and
+# the tasks split rows (see _gemm_pooled); larger, the threads share one packing job
 SELF_PACK_BYTES = PARAMS.gemm_self_pack_bytes
+SHARED_BUFFER, OWN_BUFFER = 1, 2  # how a compute task packs its own B panels (0: a packing job did)
 # replaced in each task's copy (renamed): the numba types the arrays are rebuilt as, and the variant
 IN_2D = OUT_2D = IN_1D = OUT_1D = PACKED = None
 FUSED = True
@@ -49,11 +51,13 @@ def _pack_panel(params, bp, q):
 
 def _compute_task(params, task):
     bp = array_at(params, BP_AT, PACKED)
-    if slot_at(params, SELF_PACK_AT):  # this task packs the B panels it multiplies, into its own buffer
+    mode = slot_at(params, SELF_PACK_AT)
+    if mode:  # this task packs the B panels it multiplies: into the shared buffer (1) or one of its own (2)
         col_tasks = slot_at(params, COL_TASKS_AT)
         col_panels = bp.shape[1]
         tj = task % col_tasks
-        bp = np.empty(bp.shape, bp.dtype)
+        if mode == OWN_BUFFER:
+            bp = np.empty(bp.shape, bp.dtype)
         for q in range(tj * col_panels // col_tasks, (tj + 1) * col_panels // col_tasks):
             PACK_PANEL(params, bp, q)
     TASK(array_at(params, A_AT, IN_2D), array_at(params, A2_AT, IN_2D), slot_at(params, A_CODE_AT),
@@ -78,14 +82,19 @@ def _gemm_pooled(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, 
     workers.put_array(params, BP_AT, bp)
     params[A_CODE_AT], params[B_CODE_AT], params[ACT_AT] = a_code, b_code, act
     params[ROW_TASKS_AT], params[COL_TASKS_AT], params[KC_AT] = row_tasks, col_tasks, kc_max
-    # One task per thread: split by columns, each task packs only the panels it multiplies; split by rows,
-    # a small op(b) is packed by every task for itself (not when column sums are collected: they would be
-    # added once per task). Either way one job instead of two, and no thread reads panels freshly packed in
-    # the other core's cache.
-    one_each = row_tasks * col_tasks == threads
-    self_pack = one_each and (col_tasks == threads or (colsum.size == 0 and bp.size * bp.itemsize <= self_pack_bytes))
-    params[SELF_PACK_AT] = self_pack
-    if not self_pack:
+    # One task per thread: split by columns, each task packs only the panels it multiplies (into the shared
+    # buffer: they are disjoint); split by rows, a small op(b) is packed by every task into a buffer of its
+    # own (not when column sums are collected: they would be added once per task; not a large one: a fresh
+    # buffer per call in a worker thread can cost page faults). Either way one job instead of two, and no
+    # thread reads panels freshly packed in the other core's cache.
+    mode = 0
+    if row_tasks * col_tasks == threads:
+        if col_tasks == threads:
+            mode = SHARED_BUFFER
+        elif colsum.size == 0 and bp.size * bp.itemsize <= self_pack_bytes:
+            mode = OWN_BUFFER
+    params[SELF_PACK_AT] = mode
+    if not mode:
         workers.run(control, pack, params, col_panels, threads)
     workers.run(control, compute, params, row_tasks * col_tasks, threads)
     keep_alive(bp)

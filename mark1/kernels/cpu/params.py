@@ -91,7 +91,7 @@ def table_row(isa: str, facts: CpuFacts, source: str) -> KernelParams:
                         gemm_serial_work=GEMM_SERIAL_WORK,
                         elementwise_serial_below=ELEMENTWISE_SERIAL_BELOW,
                         pooled_serial_below=POOLED_SERIAL_BELOW, gemm_pooled_serial_work=GEMM_POOLED_SERIAL_WORK,
-                        gemm_self_pack_bytes=int(l2) // 4,
+                        gemm_self_pack_bytes=int(l2) // 16,
                         source=source)
 
 
