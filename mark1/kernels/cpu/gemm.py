@@ -217,12 +217,12 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
                 pack_a_rows(a, a2, a_code, ap, r_lo, k0, kc)
             else:
                 pack_a_panels(a, ap, r_lo, k0, kc)
+            next_kc = min(kc_max, depth - k0 - kc) if ahead else 0  # rows of x to prefetch, per_call a call
+            per_call = cdiv(next_kc, max(1, (r_hi - r_lo) * (c_hi - c_lo)))
+            call = 0
         elif r_hi * MR > rows:  # the partial last row panel is ours: pack it alone
             pack_a_copy(a, ap, a_base, k0, kc)
         first = r_lo
-        next_kc = min(kc_max, depth - k0 - kc) if ahead else 0
-        per_call = cdiv(next_kc, max(1, (r_hi - first) * (c_hi - c_lo)))
-        call = 0
         if INPLACE:  # every full row panel of the task read in place, B panel by B panel
             first = max(r_lo, min(r_hi, rows // MR))
             for jr in range(c_lo, c_hi):
@@ -243,10 +243,11 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
                     panel = bp[kb, jr, :kc]
                     j0 = jr * nr
                     nj = min(nr, cols - j0)
-                    for p in range(call * per_call, min(next_kc, (call + 1) * per_call)):
-                        for r in range(r_lo * MR, r_end, line):
-                            prefetch_to_l2(a, r, k0 + kc + p)
-                    call += 1
+                    if not INPLACE:  # (pruned from the in-place variants, which never pack x.T)
+                        for p in range(call * per_call, min(next_kc, (call + 1) * per_call)):
+                            for r in range(r_lo * MR, r_end, line):
+                                prefetch_to_l2(a, r, k0 + kc + p)
+                        call += 1
                     if nr != full:  # the narrow-N path: one vector per row
                         register_narrow_tile_masked(kc, apanel, panel, out, i0, j0, kb > 0, mi, nj)
                     elif not INPLACE and mi == MR and nj == nr:  # (INPLACE packs only a partial panel)
