@@ -33,7 +33,6 @@ from mark1.kernels.cpu.microkernel import (
     register_narrow_tile_strided_a_masked,
     register_tile,
     register_tile_masked,
-    register_tile_strided_a,
     register_tile_strided_a_masked,
     tile_width,
 )
@@ -158,18 +157,14 @@ def _sweep_in_place(kc, a, k0, strided, panel, out, r_lo, r_hi, j0, nj, accumula
                 register_narrow_tile_strided_a_masked(kc, av, panel, out, i0, j0, accumulate, MR, nj)
             else:
                 register_narrow_tile_masked(kc, av, panel, out, i0, j0, accumulate, MR, nj)
-        elif nj == nr:
+        else:
             for i in range(MR):
                 prefetch_for_write(out, i0 + i, j0)
                 prefetch_for_write(out, i0 + i, j0 + nr - 1)  # a row of the tile spans two lines
             if strided:
-                register_tile_strided_a(kc, av, panel, out, i0, j0, accumulate)
+                register_tile_strided_a_masked(kc, av, panel, out, i0, j0, accumulate, MR, nj)
             else:
-                register_tile(kc, av, panel, out, i0, j0, accumulate)
-        elif strided:
-            register_tile_strided_a_masked(kc, av, panel, out, i0, j0, accumulate, MR, nj)
-        else:
-            register_tile_masked(kc, av, panel, out, i0, j0, accumulate, MR, nj)
+                register_tile_masked(kc, av, panel, out, i0, j0, accumulate, MR, nj)
 
 
 def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col_tasks, kc_max):
