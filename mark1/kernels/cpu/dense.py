@@ -28,11 +28,11 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
     a2, b2 = a if a2 is None else a2, b if b2 is None else b2
     bias, colsum = empty if bias is None else bias, empty if colsum is None else colsum
     in_place = kernels.reads_a_in_place(a, a_code, b.shape[1])
-    kernel = kernels.PACKED_KERNELS[fused, in_place]
     threads = workers.threads_for(work, kernels.POOLED_SERIAL_WORK)
     if threads:
         gemm_pooled.gemm_pooled(fused, in_place, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads)
         return
+    kernel = kernels.PACKED_KERNELS[fused, in_place]
     # below the kernel's serial threshold (gemm.thresholds() changes it in tests) its single-threaded twin
     # runs, planned for one thread
     serial = work < kernel.serial_below and not PerDtype.always_threaded

@@ -145,8 +145,9 @@ TASK = None  # the task function of the same variant
 @jit
 def _sweep_in_place(kc, a, k0, strided, panel, out, r_lo, r_hi, j0, nj, accumulate):
     """The full row panels r_lo..r_hi of op(a), read in place (`strided`: rows not adjacent), times one B
-    panel (kc, NR or NR/2), straight into out (edge columns masked). Called once per B panel, so the
-    packed path's inner loop stays as tight as it was."""
+    panel (kc, NR or NR/2), straight into out. Every tile goes through the masked tile (the same FMA loop,
+    only its final stores masked), full-width or not, so the in-place variants compile two tiles fewer (a
+    first fit 0.15 s). Called once per B panel, so the packed path's inner loop stays as tight as it was."""
     nr = panel.shape[1]
     narrow = nr != tile_width(out)
     for ir in range(r_lo, r_hi):
@@ -165,6 +166,13 @@ def _sweep_in_place(kc, a, k0, strided, panel, out, r_lo, r_hi, j0, nj, accumula
                 register_tile_strided_a_masked(kc, av, panel, out, i0, j0, accumulate, MR, nj)
             else:
                 register_tile_masked(kc, av, panel, out, i0, j0, accumulate, MR, nj)
+
+
+@jit_inline
+def task_columns(task, col_tasks, col_panels):
+    """The B panels [lo, hi) of task `task` in the task grid (tasks run row-major over col_tasks columns)."""
+    tj = task % col_tasks
+    return tj * col_panels // col_tasks, (tj + 1) * col_panels // col_tasks
 
 
 def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col_tasks, kc_max):
@@ -188,14 +196,13 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
     epilogue = FUSED and (bias.size > 0 or act != IDENTITY)
     strided = a.strides[0] != a.itemsize  # rows not adjacent: the general-stride tile (any strides)
     ti = task // col_tasks
-    tj = task - ti * col_tasks
     r_lo, r_hi = ti * row_panels // row_tasks, (ti + 1) * row_panels // row_tasks
-    c_lo, c_hi = tj * col_panels // col_tasks, (tj + 1) * col_panels // col_tasks
+    c_lo, c_hi = task_columns(task, col_tasks, col_panels)
     # packed A panels of the task; the INPLACE variants pack only a partial last one (at most one panel)
     a_base = r_hi - 1 if INPLACE else r_lo
     # one spare row per panel: panels kc_max x MR x 4 bytes apart (12 KiB at 256 x 12) put the same k of every
     # panel in one L1 set, and packing a = x.T, which writes that k of every panel in turn, missed L1 on
-    # every write (65 panels of a 784-wide x: 5.3 -> 2.9 us per K block's packing with the spare row)
+    # every write (65 panels of a 784-wide x, 64 K blocks from L2: 5.3 -> 2.9 ms with the spare row)
     ap = np.empty((r_hi - a_base, kc_max + 1, MR), out.dtype)
     full = tile_width(out)
     # a = x.T, packed: the next K block's rows of x (a few per micro-kernel call, every cache line of the

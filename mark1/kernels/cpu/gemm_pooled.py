@@ -18,7 +18,7 @@ import numpy as np
 from mark1.kernels.cpu import workers
 from mark1.kernels.cpu._atomics import array_at, keep_alive, slot_at
 from mark1.kernels.cpu._jit import jit, jit_inline, readonly, renamed
-from mark1.kernels.cpu.gemm import PACKED_KERNELS, plan, variant_suffix
+from mark1.kernels.cpu.gemm import PACKED_KERNELS, plan, task_columns, variant_suffix
 from mark1.kernels.cpu.packing import pack_b_copy, pack_b_panel
 from mark1.kernels.cpu.params import PARAMS
 
@@ -53,12 +53,10 @@ def _compute_task(params, task):
     bp = array_at(params, BP_AT, PACKED)
     mode = slot_at(params, SELF_PACK_AT)
     if mode:  # this task packs the B panels it multiplies: into the shared buffer (1) or one of its own (2)
-        col_tasks = slot_at(params, COL_TASKS_AT)
-        col_panels = bp.shape[1]
-        tj = task % col_tasks
+        lo, hi = task_columns(task, slot_at(params, COL_TASKS_AT), bp.shape[1])
         if mode == OWN_BUFFER:
             bp = np.empty(bp.shape, bp.dtype)
-        for q in range(tj * col_panels // col_tasks, (tj + 1) * col_panels // col_tasks):
+        for q in range(lo, hi):
             PACK_PANEL(params, bp, q)
     TASK(array_at(params, A_AT, IN_2D), array_at(params, A2_AT, IN_2D), slot_at(params, A_CODE_AT),
          array_at(params, B_AT, IN_2D), array_at(params, B2_AT, IN_2D), slot_at(params, B_CODE_AT),
