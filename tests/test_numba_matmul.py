@@ -130,13 +130,44 @@ def test_micro_tile_api_from_numba_code():
     assert not out[0].any() and not out[:, :2].any()
 
 
-@pytest.mark.parametrize("path", ["serial", "threaded"])
+PATHS = {"serial": {}, "threaded": dict(serial_work=0), "prange": dict(serial_work=0, pooled_work=1 << 62)}
+
+
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("activation", ["identity", "sigmoid", "tanh", "relu"])
 def test_fused_dense_matches_reference(path, activation):
     from mark1.kernels.cpu import gemm as kernels
 
-    with kernels.thresholds(serial_work=0) if path == "threaded" else kernels.thresholds():
+    with kernels.thresholds(**PATHS[path]):
         _check_fused_dense(activation)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "sliced"])
+def test_b_packing_in_row_chunks_with_transform_and_column_sums(path, layout):
+    """op(b) = dy * act'(y) packed in chunks of rows (each with its own column sums, added up after): K spans
+    several chunks and K blocks, N a partial last panel; rows of unit stride are packed row by row, other
+    layouts (dy and y transposed or sliced) panel by panel."""
+    from mark1.kernels.cpu import gemm as kernels
+    from mark1.kernels.cpu._jit import ACTIVATION_CODES
+    from mark1.kernels.cpu.dense import gemm
+    from mark1.kernels.cpu.packing import pack_chunks
+
+    k, m, n = kernels.KC + 45, 19, kernels.NR_F32 + 3
+    assert pack_chunks(k, 2) > 1
+    rng = np.random.default_rng(k + n)
+    x, dy = rng.standard_normal((k, m)), rng.standard_normal((k, n))
+    for activation, code in ACTIVATION_CODES.items():
+        y = rng.random((k, n)) - 0.25 if activation == "relu" else rng.random((k, n))
+        slope = {"identity": 1, "sigmoid": y * (1 - y), "tanh": 1 - y * y, "relu": (y > 0) * 1.0}[activation]
+        delta = dy * slope
+        for dtype in ("float32", "float64"):
+            dw, db = np.full((m, n), np.nan, dtype), np.zeros(n, dtype)
+            with kernels.thresholds(**PATHS[path]):
+                gemm(x.T.astype(dtype), _layout(dy.astype(dtype), layout), dw, b2=_layout(y.astype(dtype), layout),
+                     b_code=code, colsum=db)
+            _check_product(dw, x.T, delta, k, dtype)
+            np.testing.assert_allclose(db, delta.sum(0), rtol=TOL[dtype] * k, atol=TOL[dtype] * k)
 
 
 def _check_fused_dense(activation):

@@ -36,7 +36,16 @@ from mark1.kernels.cpu.microkernel import (
     register_tile_strided_a_masked,
     tile_width,
 )
-from mark1.kernels.cpu.packing import pack_a_copy, pack_a_panels, pack_a_rows, pack_b_copy, pack_b_panel
+from mark1.kernels.cpu.packing import (
+    add_partial_sums,
+    chunk_rows,
+    pack_a_copy,
+    pack_a_panels,
+    pack_a_rows,
+    pack_b_copy,
+    pack_b_panels,
+    pack_chunks,
+)
 from mark1.kernels.cpu.params import PARAMS
 
 MR = PARAMS.mr            # rows per register tile (both dtypes)
@@ -274,7 +283,7 @@ def plan(a, b, out, threads, in_place):
     col_panels = cdiv(cols, nr)
     kc_max = cdiv(depth, cdiv(depth, KC))  # equal blocks: 784 = 4 x 196 rather than 3 x 256 + 16
     row_tasks, col_tasks = _task_grid(a.shape[0], cols, col_panels, threads, in_place)
-    # K-block major (see packing.pack_b_copy): each K block's panels are one contiguous run
+    # K-block major (see packing._pack_b): each K block's panels are one contiguous run
     return np.empty((cdiv(depth, kc_max), col_panels, kc_max, nr), out.dtype), col_panels, row_tasks, col_tasks, kc_max
 
 
@@ -283,16 +292,23 @@ def _gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
 
     op(x) = x * act'(x2) for x_code != IDENTITY, else x. a (M, K), b (K, N), out (M, N), K >= 1. The plain
     variant (FUSED False) ignores a2, b2, the codes, bias, act and colsum.
-    Two parallel regions: pack all of op(b); then each task packs its rows of op(a) per K block and runs
-    the micro-kernel over its tiles, adding bias and activation to each tile after its last K block.
+    Two parallel regions: pack all of op(b), in chunks of rows; then each task packs its rows of op(a) per K
+    block and runs the micro-kernel over its tiles, adding bias and activation to each tile after its last K block.
     (gemm_pooled.py runs the same two steps as jobs for mark1's workers.)
     """
     bp, col_panels, row_tasks, col_tasks, kc_max = plan(a, b, out, threads, INPLACE)
-    for q in prange(col_panels):
-        if FUSED:
-            pack_b_panel(b, b2, b_code, bp, q, colsum)
-        else:
-            pack_b_copy(b, bp, q)
+    depth = b.shape[0]
+    chunks = pack_chunks(depth, threads)
+    if FUSED:  # column sums per chunk of rows, added up after (chunks of rows share columns)
+        partial = np.zeros((chunks, colsum.size), out.dtype)
+        for c in prange(chunks):
+            k_lo, k_hi = chunk_rows(c, chunks, depth)
+            pack_b_panels(b, b2, b_code, bp, 0, col_panels, k_lo, k_hi, partial[c])
+        add_partial_sums(colsum, partial)
+    else:
+        for c in prange(chunks):
+            k_lo, k_hi = chunk_rows(c, chunks, depth)
+            pack_b_copy(b, bp, 0, col_panels, k_lo, k_hi)
     for task in prange(row_tasks * col_tasks):
         TASK(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col_tasks, kc_max)
 

@@ -1,6 +1,6 @@
 """The packed GEMM (gemm.py) on mark1's worker threads (workers.py): ~1 us to start a job, not numba's ~6.
 
-The same two steps as gemm._gemm_packed, each a job: pack op(b) into column panels (one chunk per panel),
+The same two steps as gemm._gemm_packed, each a job: pack op(b) into column panels (chunks of its rows),
 then the variant's task over the task grid (one chunk per task). When each thread runs one task and either
 the tasks split columns or op(b) packs into at most L2/16, there is one job: every task packs the panels it
 multiplies (256x128.128x64 on two threads: 22.9-23.8 -> 19.2-19.6 us), so no thread waits for the other's
@@ -19,12 +19,12 @@ from mark1.kernels.cpu import workers
 from mark1.kernels.cpu._atomics import array_at, keep_alive, slot_at
 from mark1.kernels.cpu._jit import jit, jit_inline, readonly, renamed
 from mark1.kernels.cpu.gemm import PACKED_KERNELS, plan, task_columns, variant_suffix
-from mark1.kernels.cpu.packing import pack_b_copy, pack_b_panel
+from mark1.kernels.cpu.packing import add_partial_sums, chunk_rows, pack_b_copy, pack_b_panels, pack_chunks
 from mark1.kernels.cpu.params import PARAMS
 
 # parameter block slots: 2-D arrays take 5 (pointer, shape, strides), 1-D 3, the 4-D packed B 9
-A_AT, A2_AT, B_AT, B2_AT, OUT_AT, BIAS_AT, COLSUM_AT, BP_AT = 0, 5, 10, 15, 20, 25, 28, 31
-A_CODE_AT, B_CODE_AT, ACT_AT, ROW_TASKS_AT, COL_TASKS_AT, KC_AT, SELF_PACK_AT, PARAM_SLOTS = range(40, 48)
+A_AT, A2_AT, B_AT, B2_AT, OUT_AT, BIAS_AT, COLSUM_AT, BP_AT, PARTIAL_AT = 0, 5, 10, 15, 20, 25, 28, 31, 40
+A_CODE_AT, B_CODE_AT, ACT_AT, ROW_TASKS_AT, COL_TASKS_AT, KC_AT, SELF_PACK_AT, CHUNKS_AT, PARAM_SLOTS = range(45, 54)
 # packed op(b) up to this size (L2/16) is packed by every task for itself when each thread runs one task and
 # the tasks split rows (see _gemm_pooled); larger, the threads share one packing job
 SELF_PACK_BYTES = PARAMS.gemm_self_pack_bytes
@@ -32,21 +32,27 @@ SHARED_BUFFER, OWN_BUFFER = 1, 2  # how a compute task packs its own B panels (0
 # replaced in each task's copy (renamed): the numba types the arrays are rebuilt as, and the variant
 IN_2D = OUT_2D = IN_1D = OUT_1D = PACKED = None
 FUSED = True
-TASK = PACK_PANEL = None
+TASK = PACK_ROWS = None
 
 
-def _pack_task(params, q):
-    PACK_PANEL(params, array_at(params, BP_AT, PACKED), q)
+def _pack_task(params, chunk):
+    """Chunk `chunk` of op(b)'s rows, every panel, into the shared buffer; its column sums into its own row
+    of the partial sums (chunks of rows share columns; the caller adds the rows up)."""
+    depth = array_at(params, B_AT, IN_2D).shape[0]
+    bp = array_at(params, BP_AT, PACKED)
+    k_lo, k_hi = chunk_rows(chunk, slot_at(params, CHUNKS_AT), depth)
+    PACK_ROWS(params, bp, 0, bp.shape[1], k_lo, k_hi, array_at(params, PARTIAL_AT, OUT_2D)[chunk])
 
 
-def _pack_panel(params, bp, q):
-    """Panel q of op(b) into bp (both tasks inline their variant's copy: PACK_PANEL)."""
+def _pack_rows(params, bp, q_lo, q_hi, k_lo, k_hi, sums):
+    """Rows k_lo..k_hi of panels q_lo..q_hi of op(b) into bp, sums += their column sums (the fused variants;
+    both tasks inline their variant's copy: PACK_ROWS)."""
     b = array_at(params, B_AT, IN_2D)
     if FUSED:
-        pack_b_panel(b, array_at(params, B2_AT, IN_2D), slot_at(params, B_CODE_AT), bp, q,
-                     array_at(params, COLSUM_AT, OUT_1D))
+        pack_b_panels(b, array_at(params, B2_AT, IN_2D), slot_at(params, B_CODE_AT), bp, q_lo, q_hi, k_lo, k_hi,
+                      sums)
     else:
-        pack_b_copy(b, bp, q)
+        pack_b_copy(b, bp, q_lo, q_hi, k_lo, k_hi)
 
 
 def _compute_task(params, task):
@@ -56,8 +62,8 @@ def _compute_task(params, task):
         lo, hi = task_columns(task, slot_at(params, COL_TASKS_AT), bp.shape[1])
         if mode == OWN_BUFFER:
             bp = np.empty(bp.shape, bp.dtype)
-        for q in range(lo, hi):
-            PACK_PANEL(params, bp, q)
+        # the task's columns alone (SHARED_BUFFER: no other task adds to them), or no column sums (OWN_BUFFER)
+        PACK_ROWS(params, bp, lo, hi, 0, array_at(params, B_AT, IN_2D).shape[0], array_at(params, COLSUM_AT, OUT_1D))
     TASK(array_at(params, A_AT, IN_2D), array_at(params, A2_AT, IN_2D), slot_at(params, A_CODE_AT),
          array_at(params, B_AT, IN_2D), array_at(params, B2_AT, IN_2D), slot_at(params, B_CODE_AT),
          array_at(params, OUT_AT, OUT_2D), array_at(params, BIAS_AT, IN_1D), slot_at(params, ACT_AT),
@@ -92,10 +98,16 @@ def _gemm_pooled(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, 
         elif colsum.size == 0 and bp.size * bp.itemsize <= self_pack_bytes:
             mode = OWN_BUFFER
     params[SELF_PACK_AT] = mode
+    chunks = 0 if mode else pack_chunks(b.shape[0], threads)
+    partial = np.zeros((chunks, colsum.size), out.dtype)
+    workers.put_array(params, PARTIAL_AT, partial)
+    params[CHUNKS_AT] = chunks
     if not mode:
-        workers.run(control, pack, params, col_panels, threads)
+        workers.run(control, pack, params, chunks, threads)
+        add_partial_sums(colsum, partial)
     workers.run(control, compute, params, row_tasks * col_tasks, threads)
     keep_alive(bp)
+    keep_alive(partial)
 
 
 
@@ -111,7 +123,7 @@ def pooled_tasks(fused: bool, in_place: bool, dtype: np.dtype) -> tuple[int, int
                          PACKED=t[:, :, :, ::1], FUSED=fused, INPLACE=in_place,
                          TASK=PACKED_KERNELS[fused, in_place].task)
         name = variant_suffix(fused, in_place) + "_" + dtype.name
-        constants["PACK_PANEL"] = jit_inline(renamed(_pack_panel, name, **constants))
+        constants["PACK_ROWS"] = jit_inline(renamed(_pack_rows, name, **constants))
         _POOLED_TASKS[key] = tuple(workers.compile_task(f, name, **constants) for f in (_pack_task, _compute_task))
     return _POOLED_TASKS[key]
 

@@ -2,18 +2,15 @@
 tile reads, from any strides.
 
 Two tiers, so a plain matmul compiles only the plain copies: `pack_b_copy`/`pack_a_copy` move x as it is;
-`pack_b_panel`/`pack_a_rows` also apply the dense backward's operand transform op(x) = x * act'(x2) (delta
+`pack_b_panels`/`pack_a_rows` also apply the dense backward's operand transform op(x) = x * act'(x2) (delta
 formed while packing, never stored) and collect column sums (db) of op(b) in the same pass.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from mark1.kernels.cpu._intrinsics import copy_run
-from mark1.kernels.cpu._jit import IDENTITY, SIGMOID, jit, typed
+from mark1.kernels.cpu._intrinsics import copy_run, unit_stride
+from mark1.kernels.cpu._jit import IDENTITY, RELU, SIGMOID, TANH, jit, jit_inline, typed
 from mark1.kernels.cpu.expmath import activation_slope
-from mark1.kernels.cpu.microkernel import tile_width
 from mark1.kernels.cpu.params import PARAMS
 
 MR = PARAMS.mr
@@ -28,77 +25,127 @@ def operand(x, x2, code, i, k):
     return v
 
 
-@jit
-def pack_b_copy(b, bp, q):
-    """Column panel q of b, all of K, into bp[:, q] (K blocks x kc x NR, zero-padded columns).
-
-    bp is K-block major (k_blocks, panels, kc, NR), as BLIS packs a KC x NC block: the panels of one K block,
-    which the compute step keeps in L2 as one chunk, are one contiguous run. Panel-major (panels, K, NR) put
-    a K block's slices K x NR x 4 bytes apart (256 KiB at K = 2048), the same virtual L2 sets for all of them;
-    with 4 KiB pages the physical sets are a matter of luck either way, and the measured difference stayed
-    within this VM's noise (2048^3 on one thread: 0.84-0.88 of OpenBLAS panel-major, 0.86-0.93 K-major).
-    """
-    kc_max, nr = bp.shape[2], bp.shape[3]
-    depth, cols = b.shape
-    c0 = q * nr
-    width = min(nr, cols - c0)
-    full = tile_width(bp)
-    for k0 in range(0, depth, kc_max):
-        panel = bp[k0 // kc_max, q]
-        kc = min(kc_max, depth - k0)
-        if width == full and nr == full:  # the common case: a loop of constant length, unrolled into vector copies
-            for p in range(kc):
-                src = b[k0 + p, c0:c0 + full]
-                dst = panel[p]
-                for j in range(full):
-                    dst[j] = src[j]
-            continue
-        for p in range(kc):
-            src = b[k0 + p, c0:c0 + width]
-            dst = panel[p]
-            for j in range(width):
-                dst[j] = src[j]
-            for j in range(width, nr):
-                dst[j] = 0
-
-
-@jit
-def pack_b_panel(b, b2, b_code, bp, q, colsum):
-    """Column panel q of op(b) into bp[:, q] (zero-padded); colsum += its column sums when colsum is non-empty."""
-    kc_max, nr = bp.shape[2], bp.shape[3]
-    depth, cols = b.shape
-    c0 = q * nr
-    width = min(nr, cols - c0)
-    if b_code == IDENTITY:
-        pack_b_copy(b, bp, q)
-    else:
-        for k0 in range(0, depth, kc_max):
-            panel = bp[k0 // kc_max, q]
-            kc = min(kc_max, depth - k0)
-            if b_code == SIGMOID and width == nr:  # the dense backward's delta = dy * y(1-y): one branch-free row
-                one = typed(panel[0, 0], 1)
-                for p in range(kc):
-                    src = b[k0 + p, c0:c0 + nr]
-                    ys = b2[k0 + p, c0:c0 + nr]
-                    dst = panel[p]
-                    for j in range(nr):
-                        dst[j] = src[j] * (ys[j] * (one - ys[j]))
-            else:
-                for p in range(kc):
-                    for j in range(nr):
-                        panel[p, j] = operand(b, b2, b_code, k0 + p, c0 + j) if j < width else 0
-    if colsum.size:
-        # row by row into a full-width local sum (the padding columns are zero): NR-wide vector adds, where
-        # column by column walked the panel with a stride of NR
-        sums = np.zeros(nr, bp.dtype)
-        for k0 in range(0, depth, kc_max):
-            panel = bp[k0 // kc_max, q]
-            for p in range(min(kc_max, depth - k0)):
-                row = panel[p]
-                for j in range(nr):
-                    sums[j] += row[j]
+@jit_inline
+def _transform_run(dst, src, ys, sums, width, code):
+    """dst[:width] = src * act'(ys) for the activation `code` (a constant at each call site, so every call
+    compiles one branch-free loop), sums += the same values when sums is non-empty."""
+    if sums.size:
+        part = unit_stride(sums)
         for j in range(width):
-            colsum[c0 + j] += sums[j]
+            v = src[j] * activation_slope(ys[j], code)
+            dst[j] = v
+            part[j] += v
+    else:
+        for j in range(width):
+            dst[j] = src[j] * activation_slope(ys[j], code)
+
+
+@jit_inline
+def _b_piece(b, b2, b_code, bp, kb, q, p, k, sums, fused):
+    """Row k of op(b)'s panel q into bp[kb, q, p] (zero-padded past b's last column), b and b2 with unit
+    stride along their rows; with sums non-empty, sums[c] += each value packed. `fused` is a constant per
+    caller: the plain copy compiles no transform.
+
+    The rows are typed contiguous (unit_stride): over 'A'-layout views LLVM left the fused loops scalar. And
+    one loop per case, the column sums inside it: a separate sums loop after the transform, even when never
+    run, kept LLVM from vectorising the transform (16384 x 128, delta and sums, one thread: 1.8 vs 0.9 ms).
+    """
+    nr = bp.shape[3]
+    c0 = q * nr
+    width = min(nr, b.shape[1] - c0)
+    dst = bp[kb, q, p]
+    src = unit_stride(b[k, c0:c0 + width])
+    part = sums[c0:c0 + width] if fused and sums.size else sums[:0]
+    if not fused:
+        for j in range(width):
+            dst[j] = src[j]
+    else:  # op(b) = b * act'(b2) (the dense backward's delta); b2 is b itself for IDENTITY
+        ys = unit_stride(b2[k, c0:c0 + width])
+        if b_code == SIGMOID:
+            _transform_run(dst, src, ys, part, width, SIGMOID)
+        elif b_code == TANH:
+            _transform_run(dst, src, ys, part, width, TANH)
+        elif b_code == RELU:
+            _transform_run(dst, src, ys, part, width, RELU)
+        else:
+            _transform_run(dst, src, ys, part, width, IDENTITY)
+    for j in range(width, nr):
+        dst[j] = 0
+
+
+@jit_inline
+def _b_piece_strided(b, b2, b_code, bp, kb, q, p, k, sums, fused):
+    """_b_piece for any strides (b = W.T: unit stride down its columns), element by element."""
+    nr = bp.shape[3]
+    c0 = q * nr
+    width = min(nr, b.shape[1] - c0)
+    for j in range(nr):
+        v = typed(bp[0, 0, 0, 0], 0)
+        if j < width:
+            v = operand(b, b2, b_code, k, c0 + j) if fused else b[k, c0 + j]
+            if fused and sums.size:
+                sums[c0 + j] += v
+        bp[kb, q, p, j] = v
+
+
+@jit_inline
+def _pack_b(b, b2, b_code, bp, q_lo, q_hi, k_lo, k_hi, sums, fused):
+    """Rows k_lo..k_hi of panels q_lo..q_hi of op(b) into bp (k_blocks, panels, kc, NR), K-block major.
+
+    In the order b lies: with rows of unit stride, row by row across all the panels (each row of b read in
+    one sequential run); panel by panel, which re-read every row a stride apart once per panel, took 2.2x as
+    long for the dense backward's dy (16384 x 128, delta and column sums: 2.24 -> 0.92 ms on one thread) and
+    2x for a plain 1024 x 1024 B (0.60 -> 0.29 ms, numpy's copy 0.29). A transposed b (b = W.T, unit stride
+    down its columns) goes panel by panel, where each of the panel's NR columns is read sequentially.
+
+    bp is K-block major, as BLIS packs a KC x NC block: the panels of one K block, which the compute step
+    keeps in L2 as one chunk, are one contiguous run (panel-major put a K block's slices K x NR x 4 bytes
+    apart; the measured difference stayed within this VM's noise, 2048^3 one thread 0.84-0.88 vs 0.86-0.93).
+    """
+    kc_max = bp.shape[2]
+    if b.strides[1] == b.itemsize and b2.strides[1] == b2.itemsize:
+        kb, p = k_lo // kc_max, k_lo % kc_max
+        for k in range(k_lo, k_hi):
+            for q in range(q_lo, q_hi):
+                _b_piece(b, b2, b_code, bp, kb, q, p, k, sums, fused)
+            p += 1
+            if p == kc_max:
+                kb, p = kb + 1, 0
+    else:
+        for q in range(q_lo, q_hi):
+            for k in range(k_lo, k_hi):
+                _b_piece_strided(b, b2, b_code, bp, k // kc_max, q, k % kc_max, k, sums, fused)
+
+
+@jit
+def pack_b_copy(b, bp, q_lo, q_hi, k_lo, k_hi):
+    """Rows k_lo..k_hi of b's column panels q_lo..q_hi into bp (zero-padded columns): the plain variants'."""
+    _pack_b(b, b, IDENTITY, bp, q_lo, q_hi, k_lo, k_hi, bp[0, 0, 0, :0], False)
+
+
+@jit
+def pack_b_panels(b, b2, b_code, bp, q_lo, q_hi, k_lo, k_hi, sums):
+    """pack_b_copy of op(b); sums (b's width, or empty) += the column sums of the rows packed."""
+    _pack_b(b, b2, b_code, bp, q_lo, q_hi, k_lo, k_hi, sums, True)
+
+
+@jit_inline
+def pack_chunks(depth, threads):
+    """How many row ranges a parallel packing of op(b) splits K into: a few per thread, 32 rows at least."""
+    return max(1, min(4 * threads, depth // 32))
+
+
+@jit_inline
+def chunk_rows(chunk, chunks, depth):
+    return chunk * depth // chunks, (chunk + 1) * depth // chunks
+
+
+@jit_inline
+def add_partial_sums(colsum, partial):
+    """colsum += the column sums each chunk of rows collected (partial: chunks x colsum.size)."""
+    for c in range(partial.shape[0]):
+        for j in range(colsum.size):
+            colsum[j] += partial[c, j]
 
 
 @jit
