@@ -157,3 +157,32 @@ def test_without_mark1_workers_the_kernels_use_numba_threads(monkeypatch):
     for got, expected in zip(alone, pooled, strict=True):
         np.testing.assert_array_equal(got, expected)
     assert (np.dtype(F32), False) in dense.kernels.PACKED_KERNELS[False, True].compiled  # the prange GEMM ran
+
+
+@pytest.mark.parametrize("persistent,k", [(False, 1), (True, 2)])
+def test_rbm_epoch_threaded_matches_serial_and_the_reference(persistent, k):
+    """The whole-epoch RBM kernel's threaded variant (rows, weight-row blocks and sample spans in parallel):
+    more rows than threads, a short last batch, W wider than one 16-row block of the update."""
+    from mark1 import rbm_ops
+    from mark1.kernels import reference_rbm as ref
+
+    rng = np.random.default_rng(11)
+    x = (rng.random((23, 37)) > 0.6).astype(F32)
+    host = [a.astype(F32) for a in (0.3 * rng.standard_normal((37, 19)), 0.1 * rng.standard_normal(37),
+                                    0.1 * rng.standard_normal(19), np.zeros((37, 19)), np.zeros(37), np.zeros(19),
+                                    np.zeros((8, 19)))]
+    order = rng.permutation(23).astype(np.int64)
+    options = dict(seed=5, first_update=2, batch_size=8, k=k, persistent=persistent, lr=0.1, momentum=0.5,
+                   weight_decay=0.001)
+    expected = [a.copy() for a in host]
+    ref.rbm_epoch(x, order, *expected, **options)
+
+    def run():
+        state = [a.copy() for a in host]
+        rbm_ops.rbm_epoch(x, order, *state, **options)
+        return tuple(state)
+
+    serial, threaded = _both_variants(run)
+    for s, t, want in zip(serial, threaded, expected, strict=True):
+        np.testing.assert_array_equal(t, s)   # the same arithmetic per row and block, whichever thread runs it
+        np.testing.assert_allclose(t, want, rtol=1e-5, atol=1e-6)

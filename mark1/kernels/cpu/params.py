@@ -42,6 +42,12 @@ GEMM_SERIAL_WORK = 1 << 23
 # (0.5 M) 8.4 / 7.6, 128x64x64 8.9 / 7.1, 256x64x64 (1 M) 14.8 / 11.9, 64x256x64 21.6 / 18.2, 512x64x64 (2 M)
 # 27.5 / 19.0: threads pay off from about half a million multiply-adds.
 GEMM_POOLED_SERIAL_WORK = 1 << 19
+# The RBM's whole-epoch kernel (rbm_epoch.py) runs on numba's threads from this much work per update,
+# (batch + 8) x n_visible x n_hidden: the products scale with the batch, the pass over W (momentum, step, the
+# transposed copy) costs about 8 rows' worth. Measured (2 vCPUs, ms per epoch serial / threaded): 784x500
+# batch 5 56 / 48, batch 10 70 / 63, batch 100 35 / 22; 256x256 batch 40 12.3 / 13.7; 64x256 batch 200
+# 3.6 / 3.5; 64x100 (digits) batch 100 1.9 / 3.0: about ten parallel regions per update cost ~100 us.
+RBM_PARALLEL_WORK = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class KernelParams:
     pooled_serial_below: int  # the same for contiguous activations on mark1's workers
     gemm_pooled_serial_work: int  # multiply-adds below which the GEMM runs on one thread, on mark1's workers
     gemm_self_pack_bytes: int  # packed op(b) up to this size: each worker packs its own copy (gemm_pooled.py)
+    rbm_parallel_work: int    # (batch + 8) x n_visible x n_hidden from which the RBM epoch runs threaded
     source: str               # why this table row (detected or forced)
 
 
@@ -91,7 +98,7 @@ def table_row(isa: str, facts: CpuFacts, source: str) -> KernelParams:
                         gemm_serial_work=GEMM_SERIAL_WORK,
                         elementwise_serial_below=ELEMENTWISE_SERIAL_BELOW,
                         pooled_serial_below=POOLED_SERIAL_BELOW, gemm_pooled_serial_work=GEMM_POOLED_SERIAL_WORK,
-                        gemm_self_pack_bytes=int(l2) // 16,
+                        gemm_self_pack_bytes=int(l2) // 16, rbm_parallel_work=RBM_PARALLEL_WORK,
                         source=source)
 
 
