@@ -154,7 +154,7 @@ def test_b_packing_in_row_chunks_with_transform_and_column_sums(path, layout):
     from mark1.kernels.cpu.packing import pack_chunks
 
     k, m, n = kernels.KC + 45, 19, kernels.NR_F32 + 3
-    assert pack_chunks(k, 2) > 1
+    assert pack_chunks(k) > 1
     rng = np.random.default_rng(k + n)
     x, dy = rng.standard_normal((k, m)), rng.standard_normal((k, n))
     for activation, code in ACTIVATION_CODES.items():

@@ -23,6 +23,11 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
     the plain variant, so a first matmul compiles none of the fused code.
     """
     empty = _NO_ARRAY[out.dtype]
+    if (b2 is not None or colsum is not None) and not (_unit_rows(b) and (b2 is None or _unit_rows(b2))):
+        # the transforming packer reads rows of unit stride only (packing.pack_b_panels); a dy or y of another
+        # layout (a user's transposed or sliced view) is copied once instead
+        b = np.ascontiguousarray(b)
+        b2 = None if b2 is None else np.ascontiguousarray(b2)
     work = a.shape[0] * a.shape[1] * b.shape[1]
     fused = not (b2 is None and a2 is None and bias is None and act == IDENTITY and colsum is None)
     a2, b2 = a if a2 is None else a2, b if b2 is None else b2
@@ -37,6 +42,10 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
     # runs, planned for one thread
     serial = work < kernel.serial_below and not PerDtype.always_threaded
     kernel.run(serial, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, 1 if serial else kernel_threads())
+
+
+def _unit_rows(x) -> bool:
+    return x.strides[1] == x.itemsize or x.shape[1] <= 1
 
 
 def matmul(a, b, out):

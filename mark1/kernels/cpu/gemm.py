@@ -298,17 +298,20 @@ def _gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
     """
     bp, col_panels, row_tasks, col_tasks, kc_max = plan(a, b, out, threads, INPLACE)
     depth = b.shape[0]
-    chunks = pack_chunks(depth, threads)
+    chunks = pack_chunks(depth)
+    q_lo, q_hi = chunk_rows(0, 1, col_panels)  # all panels, as computed values (see packing.chunk_rows)
     if FUSED:  # column sums per chunk of rows, added up after (chunks of rows share columns)
-        partial = np.zeros((chunks, colsum.size), out.dtype)
+        partial = np.empty((chunks, colsum.size), out.dtype)
         for c in prange(chunks):
             k_lo, k_hi = chunk_rows(c, chunks, depth)
-            pack_b_panels(b, b2, b_code, bp, 0, col_panels, k_lo, k_hi, partial[c])
+            for j in range(colsum.size):
+                partial[c, j] = 0
+            pack_b_panels(b, b2, b_code, bp, q_lo, q_hi, k_lo, k_hi, partial[c])
         add_partial_sums(colsum, partial)
     else:
         for c in prange(chunks):
             k_lo, k_hi = chunk_rows(c, chunks, depth)
-            pack_b_copy(b, bp, 0, col_panels, k_lo, k_hi)
+            pack_b_copy(b, bp, q_lo, q_hi, k_lo, k_hi)
     for task in prange(row_tasks * col_tasks):
         TASK(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col_tasks, kc_max)
 

@@ -41,7 +41,11 @@ def _pack_task(params, chunk):
     depth = array_at(params, B_AT, IN_2D).shape[0]
     bp = array_at(params, BP_AT, PACKED)
     k_lo, k_hi = chunk_rows(chunk, slot_at(params, CHUNKS_AT), depth)
-    PACK_ROWS(params, bp, 0, bp.shape[1], k_lo, k_hi, array_at(params, PARTIAL_AT, OUT_2D)[chunk])
+    q_lo, q_hi = chunk_rows(0, 1, bp.shape[1])
+    sums = array_at(params, PARTIAL_AT, OUT_2D)[chunk]
+    for j in range(sums.size):  # np.empty in the caller: np.zeros there was one more function to compile
+        sums[j] = 0
+    PACK_ROWS(params, bp, q_lo, q_hi, k_lo, k_hi, sums)
 
 
 def _pack_rows(params, bp, q_lo, q_hi, k_lo, k_hi, sums):
@@ -62,8 +66,9 @@ def _compute_task(params, task):
         lo, hi = task_columns(task, slot_at(params, COL_TASKS_AT), bp.shape[1])
         if mode == OWN_BUFFER:
             bp = np.empty(bp.shape, bp.dtype)
-        # the task's columns alone (SHARED_BUFFER: no other task adds to them), or no column sums (OWN_BUFFER)
-        PACK_ROWS(params, bp, lo, hi, 0, array_at(params, B_AT, IN_2D).shape[0], array_at(params, COLSUM_AT, OUT_1D))
+        # no column sums in either mode (see _gemm_pooled), so the task packs without them
+        k_lo, k_hi = chunk_rows(0, 1, array_at(params, B_AT, IN_2D).shape[0])
+        PACK_ROWS(params, bp, lo, hi, k_lo, k_hi, array_at(params, COLSUM_AT, OUT_1D))
     TASK(array_at(params, A_AT, IN_2D), array_at(params, A2_AT, IN_2D), slot_at(params, A_CODE_AT),
          array_at(params, B_AT, IN_2D), array_at(params, B2_AT, IN_2D), slot_at(params, B_CODE_AT),
          array_at(params, OUT_AT, OUT_2D), array_at(params, BIAS_AT, IN_1D), slot_at(params, ACT_AT),
@@ -88,18 +93,20 @@ def _gemm_pooled(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, 
     params[ROW_TASKS_AT], params[COL_TASKS_AT], params[KC_AT] = row_tasks, col_tasks, kc_max
     # One task per thread: split by columns, each task packs only the panels it multiplies (into the shared
     # buffer: they are disjoint); split by rows, a small op(b) is packed by every task into a buffer of its
-    # own (not when column sums are collected: they would be added once per task; not a large one: a fresh
-    # buffer per call in a worker thread can cost page faults). Either way one job instead of two, and no
-    # thread reads panels freshly packed in the other core's cache.
+    # own (not a large one: a fresh buffer per call in a worker thread can cost page faults). Either way one
+    # job instead of two, and no thread reads panels freshly packed in the other core's cache. Not with
+    # column sums: the packing job adds them chunk by chunk of rows, and only that order gives the serial
+    # kernel's bits (a task summing its columns in one pass differed in the last bit; keeping that order
+    # in the task too cost a first matmul 0.3 s of compiling).
     mode = 0
-    if row_tasks * col_tasks == threads:
+    if row_tasks * col_tasks == threads and colsum.size == 0:
         if col_tasks == threads:
             mode = SHARED_BUFFER
-        elif colsum.size == 0 and bp.size * bp.itemsize <= self_pack_bytes:
+        elif bp.size * bp.itemsize <= self_pack_bytes:
             mode = OWN_BUFFER
     params[SELF_PACK_AT] = mode
-    chunks = 0 if mode else pack_chunks(b.shape[0], threads)
-    partial = np.zeros((chunks, colsum.size), out.dtype)
+    chunks = 0 if mode else pack_chunks(b.shape[0])
+    partial = np.empty((chunks, colsum.size), out.dtype)  # each chunk's column sums, zeroed by its task
     workers.put_array(params, PARTIAL_AT, partial)
     params[CHUNKS_AT] = chunks
     if not mode:

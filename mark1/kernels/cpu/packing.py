@@ -25,118 +25,108 @@ def operand(x, x2, code, i, k):
     return v
 
 
-@jit_inline
-def _transform_run(dst, src, ys, sums, width, code):
-    """dst[:width] = src * act'(ys) for the activation `code` (a constant at each call site, so every call
-    compiles one branch-free loop), sums += the same values when sums is non-empty."""
-    if sums.size:
-        part = unit_stride(sums)
-        for j in range(width):
-            v = src[j] * activation_slope(ys[j], code)
-            dst[j] = v
-            part[j] += v
-    else:
-        for j in range(width):
-            dst[j] = src[j] * activation_slope(ys[j], code)
+@jit
+def pack_b_copy(b, bp, q_lo, q_hi, k_lo, k_hi):
+    """Rows k_lo..k_hi of b's column panels q_lo..q_hi into bp (k_blocks, panels, kc, NR), zero-padded past
+    b's last column.
 
-
-@jit_inline
-def _b_piece(b, b2, b_code, bp, kb, q, p, k, sums, fused):
-    """Row k of op(b)'s panel q into bp[kb, q, p] (zero-padded past b's last column), b and b2 with unit
-    stride along their rows; with sums non-empty, sums[c] += each value packed. `fused` is a constant per
-    caller: the plain copy compiles no transform.
-
-    The rows are typed contiguous (unit_stride): over 'A'-layout views LLVM left the fused loops scalar. And
-    one loop per case, the column sums inside it: a separate sums loop after the transform, even when never
-    run, kept LLVM from vectorising the transform (16384 x 128, delta and sums, one thread: 1.8 vs 0.9 ms).
-    """
-    nr = bp.shape[3]
-    c0 = q * nr
-    width = min(nr, b.shape[1] - c0)
-    dst = bp[kb, q, p]
-    src = unit_stride(b[k, c0:c0 + width])
-    part = sums[c0:c0 + width] if fused and sums.size else sums[:0]
-    if not fused:
-        for j in range(width):
-            dst[j] = src[j]
-    else:  # op(b) = b * act'(b2) (the dense backward's delta); b2 is b itself for IDENTITY
-        ys = unit_stride(b2[k, c0:c0 + width])
-        if b_code == SIGMOID:
-            _transform_run(dst, src, ys, part, width, SIGMOID)
-        elif b_code == TANH:
-            _transform_run(dst, src, ys, part, width, TANH)
-        elif b_code == RELU:
-            _transform_run(dst, src, ys, part, width, RELU)
-        else:
-            _transform_run(dst, src, ys, part, width, IDENTITY)
-    for j in range(width, nr):
-        dst[j] = 0
-
-
-@jit_inline
-def _b_piece_strided(b, b2, b_code, bp, kb, q, p, k, sums, fused):
-    """_b_piece for any strides (b = W.T: unit stride down its columns), element by element."""
-    nr = bp.shape[3]
-    c0 = q * nr
-    width = min(nr, b.shape[1] - c0)
-    for j in range(nr):
-        v = typed(bp[0, 0, 0, 0], 0)
-        if j < width:
-            v = operand(b, b2, b_code, k, c0 + j) if fused else b[k, c0 + j]
-            if fused and sums.size:
-                sums[c0 + j] += v
-        bp[kb, q, p, j] = v
-
-
-@jit_inline
-def _pack_b(b, b2, b_code, bp, q_lo, q_hi, k_lo, k_hi, sums, fused):
-    """Rows k_lo..k_hi of panels q_lo..q_hi of op(b) into bp (k_blocks, panels, kc, NR), K-block major.
-
-    In the order b lies: with rows of unit stride, row by row across all the panels (each row of b read in
-    one sequential run); panel by panel, which re-read every row a stride apart once per panel, took 2.2x as
-    long for the dense backward's dy (16384 x 128, delta and column sums: 2.24 -> 0.92 ms on one thread) and
-    2x for a plain 1024 x 1024 B (0.60 -> 0.29 ms, numpy's copy 0.29). A transposed b (b = W.T, unit stride
-    down its columns) goes panel by panel, where each of the panel's NR columns is read sequentially.
+    In the order b lies: with rows of unit stride, row by row across the panels (each row of b read in one
+    sequential run), where panel by panel re-read every row a stride apart once per panel (a 1024 x 1024 B
+    on one thread: 0.60 -> 0.30 ms, numpy's copy 0.29); a transposed b (W.T) panel by panel, each of the
+    panel's columns read sequentially. Loops written out here, not through inlined helpers: those made the
+    packers compile 3x slower (a first 512^2 matmul 3.5 -> 7 s on an empty cache).
 
     bp is K-block major, as BLIS packs a KC x NC block: the panels of one K block, which the compute step
     keeps in L2 as one chunk, are one contiguous run (panel-major put a K block's slices K x NR x 4 bytes
     apart; the measured difference stayed within this VM's noise, 2048^3 one thread 0.84-0.88 vs 0.86-0.93).
     """
-    kc_max = bp.shape[2]
-    if b.strides[1] == b.itemsize and b2.strides[1] == b2.itemsize:
+    kc_max, nr = bp.shape[2], bp.shape[3]
+    cols = b.shape[1]
+    if b.strides[1] == b.itemsize:
         kb, p = k_lo // kc_max, k_lo % kc_max
         for k in range(k_lo, k_hi):
             for q in range(q_lo, q_hi):
-                _b_piece(b, b2, b_code, bp, kb, q, p, k, sums, fused)
+                c0 = q * nr
+                width = min(nr, cols - c0)
+                dst = bp[kb, q, p]
+                src = unit_stride(b[k, c0:c0 + width])  # typed contiguous: LLVM vectorises the loop as such
+                for j in range(width):
+                    dst[j] = src[j]
+                for j in range(width, nr):
+                    dst[j] = 0
             p += 1
             if p == kc_max:
                 kb, p = kb + 1, 0
-    else:
-        for q in range(q_lo, q_hi):
-            for k in range(k_lo, k_hi):
-                _b_piece_strided(b, b2, b_code, bp, k // kc_max, q, k % kc_max, k, sums, fused)
-
-
-@jit
-def pack_b_copy(b, bp, q_lo, q_hi, k_lo, k_hi):
-    """Rows k_lo..k_hi of b's column panels q_lo..q_hi into bp (zero-padded columns): the plain variants'."""
-    _pack_b(b, b, IDENTITY, bp, q_lo, q_hi, k_lo, k_hi, bp[0, 0, 0, :0], False)
+        return
+    for q in range(q_lo, q_hi):
+        c0 = q * nr
+        width = min(nr, cols - c0)
+        for k in range(k_lo, k_hi):
+            dst = bp[k // kc_max, q, k % kc_max]
+            for j in range(width):
+                dst[j] = b[k, c0 + j]
+            for j in range(width, nr):
+                dst[j] = 0
 
 
 @jit
 def pack_b_panels(b, b2, b_code, bp, q_lo, q_hi, k_lo, k_hi, sums):
-    """pack_b_copy of op(b); sums (b's width, or empty) += the column sums of the rows packed."""
-    _pack_b(b, b2, b_code, bp, q_lo, q_hi, k_lo, k_hi, sums, True)
+    """pack_b_copy of op(b) = b * act'(b2) (the dense backward's delta, formed while packing); sums (b's
+    width, or empty) += the column sums of the rows packed, in the same loop. b and b2 have rows of unit
+    stride (dense.gemm copies any other layout first: one packer less to compile for a first fit).
+
+    Rows of unit stride go row by row (the dense backward's dy, 16384 x 128, with column sums, one thread:
+    2.24 -> 0.93 ms), the derivative chosen by selects in one loop: per-activation branches, or the sums in a
+    loop of their own, kept LLVM from vectorising the transform (1.8-2.9 ms)."""
+    if b_code == IDENTITY and sums.size == 0:
+        pack_b_copy(b, bp, q_lo, q_hi, k_lo, k_hi)
+        return
+    kc_max, nr = bp.shape[2], bp.shape[3]
+    cols = b.shape[1]
+    one = typed(bp[0, 0, 0, 0], 1)
+    zero = typed(bp[0, 0, 0, 0], 0)
+    sig, tanh, relu = b_code == SIGMOID, b_code == TANH, b_code == RELU
+    kb, p = k_lo // kc_max, k_lo % kc_max
+    for k in range(k_lo, k_hi):
+        for q in range(q_lo, q_hi):
+            c0 = q * nr
+            width = min(nr, cols - c0)
+            dst = bp[kb, q, p]
+            src = unit_stride(b[k, c0:c0 + width])
+            ys = unit_stride(b2[k, c0:c0 + width])
+            if sums.size:
+                part = unit_stride(sums[c0:c0 + width])
+                for j in range(width):
+                    y = ys[j]
+                    v = src[j] * (y * (one - y) if sig else (one - y * y) if tanh
+                                  else (one if y > zero else zero) if relu else one)
+                    dst[j] = v
+                    part[j] += v
+            else:
+                for j in range(width):
+                    y = ys[j]
+                    dst[j] = src[j] * (y * (one - y) if sig else (one - y * y) if tanh
+                                       else (one if y > zero else zero) if relu else one)
+            for j in range(width, nr):
+                dst[j] = 0
+        p += 1
+        if p == kc_max:
+            kb, p = kb + 1, 0
 
 
 @jit_inline
-def pack_chunks(depth, threads):
-    """How many row ranges a parallel packing of op(b) splits K into: a few per thread, 32 rows at least."""
-    return max(1, min(4 * threads, depth // 32))
+def pack_chunks(depth):
+    """How many row ranges a parallel packing of op(b) splits K into: 64 rows at least, 16 at most. Not a
+    function of the thread count, so the column sums (one partial sum per chunk, added in chunk order) come
+    out bit for bit the same on any number of threads."""
+    return max(1, min(16, depth // 64))
 
 
 @jit_inline
 def chunk_rows(chunk, chunks, depth):
+    """Rows [lo, hi) of chunk `chunk` of `chunks`. Callers pass a whole range as chunk_rows(0, 1, n), not
+    (0, n): a literal 0 argument makes numba compile the packers once more for Literal[int](0) (a first
+    512^2 matmul compiled pack_b_copy twice, 0.25 s)."""
     return chunk * depth // chunks, (chunk + 1) * depth // chunks
 
 
