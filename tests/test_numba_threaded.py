@@ -161,16 +161,17 @@ def test_without_mark1_workers_the_kernels_use_numba_threads(monkeypatch):
 
 @pytest.mark.parametrize("persistent,k", [(False, 1), (True, 2)])
 def test_rbm_epoch_threaded_matches_serial_and_the_reference(persistent, k):
-    """The whole-epoch RBM kernel's threaded variant (rows, weight-row blocks and sample spans in parallel):
-    more rows than threads, a short last batch, W wider than one 16-row block of the update."""
+    """The whole-epoch RBM kernel's threaded variant (rows, weight-row panels and sample spans in parallel):
+    more rows than threads, a short last batch, W over several register-tile panels of the update, with
+    full and partial tiles (37 x 45: rows and columns past a multiple of MR and NR)."""
     from mark1 import rbm_ops
     from mark1.kernels import reference_rbm as ref
 
     rng = np.random.default_rng(11)
     x = (rng.random((23, 37)) > 0.6).astype(F32)
-    host = [a.astype(F32) for a in (0.3 * rng.standard_normal((37, 19)), 0.1 * rng.standard_normal(37),
-                                    0.1 * rng.standard_normal(19), np.zeros((37, 19)), np.zeros(37), np.zeros(19),
-                                    np.zeros((8, 19)))]
+    host = [a.astype(F32) for a in (0.3 * rng.standard_normal((37, 45)), 0.1 * rng.standard_normal(37),
+                                    0.1 * rng.standard_normal(45), np.zeros((37, 45)), np.zeros(37), np.zeros(45),
+                                    np.zeros((8, 45)))]
     order = rng.permutation(23).astype(np.int64)
     options = dict(seed=5, first_update=2, batch_size=8, k=k, persistent=persistent, lr=0.1, momentum=0.5,
                    weight_decay=0.001)
