@@ -262,3 +262,39 @@ def test_table_tiles_read_and_write_rows_anywhere_in_a_flat_array(dtype):
     for i, start in enumerate(out_starts):
         expected_target[start:start + nr] += tile[i]
     np.testing.assert_allclose(target, expected_target, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_few_rows_times_a_large_b(dtype, threaded):
+    """A few rows of a (one sample through a layer) times a large B: few_rows.py reads B in place, no packing.
+    K not a multiple of its step of four, N across more than one span and not a multiple of the vector width,
+    a transposed or sliced a, B with unit-stride rows inside a bigger array, bias and every activation; a
+    transposed B (no unit-stride rows) takes the packed GEMM and agrees."""
+    from mark1.kernels import reference
+    from mark1.kernels.cpu import few_rows
+    from mark1.kernels.cpu import gemm as kernels
+    from mark1.kernels.cpu._jit import ACTIVATION_CODES, threaded_kernels
+    from mark1.kernels.cpu.dense import gemm
+
+    rng = np.random.default_rng(17)
+    k, n = 203, few_rows.SPAN + 37
+    assert k * n >= few_rows.MIN_B
+    for m in (1, 2, few_rows.MAX_ROWS):
+        a = rng.standard_normal((m, k)).astype(dtype)
+        big = rng.standard_normal((2 * k, n + 5)).astype(dtype)
+        for layout_a in ("contiguous", "transposed", "sliced"):
+            for b in (big[:k, :n].copy(), big[::2, 3:3 + n], np.ascontiguousarray(big[:k, :n].T).T):
+                out = np.full((m, n), np.nan, dtype)
+                with threaded_kernels(threaded), kernels.thresholds(serial_work=0 if threaded else 1 << 62):
+                    gemm(_layout(a, layout_a), b, out)
+                _check_product(out, a, b, k, dtype)
+        bias = rng.standard_normal(n).astype(dtype)
+        for activation, code in ACTIVATION_CODES.items():
+            b = big[:k, :n]
+            y = np.empty((m, n), dtype)
+            gemm(a, b, y, bias=bias, act=code)
+            expected = np.empty((m, n))
+            reference.dense_forward(a.astype(np.float64), b.astype(np.float64), bias.astype(np.float64),
+                                    activation, expected)
+            np.testing.assert_allclose(y, expected, rtol=TOL[dtype] * k * 50, atol=TOL[dtype] * k * 50)

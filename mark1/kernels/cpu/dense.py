@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mark1.kernels.cpu import few_rows, gemm_pooled, workers
 from mark1.kernels.cpu import gemm as kernels
-from mark1.kernels.cpu import gemm_pooled, workers
 from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, PerDtype
 from mark1.threads import kernel_threads
 
@@ -20,7 +20,9 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
     16^3 multiply-adds measured slower at nearly every such shape (us, unpacked / packed: 16x16x16 4.9 / 2.1,
     5x64x32 7.4 / 3.1, 32x5x10 3.2 / 1.8; a single row 1x64x32 2.4 / 3.1) and cost a first fit 0.24 s of
     compiling for its last, short batch. A product with no transform, bias, activation or column sums runs
-    the plain variant, so a first matmul compiles none of the fused code.
+    the plain variant, so a first matmul compiles none of the fused code. The exception: a few rows of op(a)
+    (up to one register tile's height) times a large untransformed B (one sample through a layer), where
+    packing all of B is nearly all of the work: few_rows.py reads B once, in place.
     """
     empty = _NO_ARRAY[out.dtype]
     if (b2 is not None or colsum is not None) and not (_unit_rows(b) and (b2 is None or _unit_rows(b2))):
@@ -28,6 +30,10 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
         # layout (a user's transposed or sliced view) is copied once instead
         b = np.ascontiguousarray(b)
         b2 = None if b2 is None else np.ascontiguousarray(b2)
+    if (a.shape[0] <= few_rows.MAX_ROWS and a2 is None and b2 is None and colsum is None
+            and b.shape[0] * b.shape[1] >= few_rows.MIN_B and b.strides[1] == b.itemsize):
+        few_rows.few_rows_gemm(a, b, out, empty if bias is None else bias, act)  # B read once, unpacked
+        return
     work = a.shape[0] * a.shape[1] * b.shape[1]
     fused = not (b2 is None and a2 is None and bias is None and act == IDENTITY and colsum is None)
     a2, b2 = a if a2 is None else a2, b if b2 is None else b2
