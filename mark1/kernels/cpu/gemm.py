@@ -283,7 +283,7 @@ def plan(a, b, out, threads, in_place):
     col_panels = cdiv(cols, nr)
     kc_max = cdiv(depth, cdiv(depth, KC))  # equal blocks: 784 = 4 x 196 rather than 3 x 256 + 16
     row_tasks, col_tasks = _task_grid(a.shape[0], cols, col_panels, threads, in_place)
-    # K-block major (see packing._pack_b): each K block's panels are one contiguous run
+    # K-block major (see packing.pack_b_copy): each K block's panels are one contiguous run
     return np.empty((cdiv(depth, kc_max), col_panels, kc_max, nr), out.dtype), col_panels, row_tasks, col_tasks, kc_max
 
 

@@ -10,7 +10,7 @@ results agree with the reference to rounding, not bit for bit (the draws themsel
 Compiled twice from one source: on the calling thread, and with its loops over batch rows, blocks of W's rows
 and spans of draws as numba prange regions (about ten per update), for updates large enough to pay for them
 (params.rbm_parallel_work). Each row and block is computed the same way whichever thread runs it, so both
-give the same bits. 784 x 500 at batch 100 on 2 vCPUs: 4.2 -> 2.3 ms per update (NumPy's step 2.3-2.4).
+give the same bits. 784 x 500 at batch 100 on 2 vCPUs: 4.2 -> 2.1-2.4 ms per update (NumPy's step 2.3).
 """
 
 from __future__ import annotations
