@@ -8,12 +8,13 @@ formed while packing, never stored) and collect column sums (db) of op(b) in the
 
 from __future__ import annotations
 
-from mark1.kernels.cpu._intrinsics import copy_run, unit_stride
+from mark1.kernels.cpu._intrinsics import copy_run, gather_run, unit_stride
 from mark1.kernels.cpu._jit import IDENTITY, RELU, SIGMOID, TANH, jit, jit_inline, typed
 from mark1.kernels.cpu.expmath import activation_slope
 from mark1.kernels.cpu.params import PARAMS
 
 MR = PARAMS.mr
+NR_F32, NR_F64 = PARAMS.nr_f32, PARAMS.nr_f64  # module-level ints: literal counts for gather_run
 
 
 @jit
@@ -58,11 +59,18 @@ def pack_b_copy(b, bp, q_lo, q_hi, k_lo, k_hi):
             if p == kc_max:
                 kb, p = kb + 1, 0
         return
+    full = nr == (NR_F32 if bp.itemsize == 4 else NR_F64)  # a full-width panel (not the narrow-N half)
     for q in range(q_lo, q_hi):
         c0 = q * nr
         width = min(nr, cols - c0)
         for k in range(k_lo, k_hi):
             dst = bp[k // kc_max, q, k % kc_max]
+            if full and width == nr:  # one vector gather down the NR columns (rows of W), not NR scalar loads
+                if bp.itemsize == 4:
+                    gather_run(dst, b, k, c0, NR_F32)
+                else:
+                    gather_run(dst, b, k, c0, NR_F64)
+                continue
             for j in range(width):
                 dst[j] = b[k, c0 + j]
             for j in range(width, nr):
