@@ -30,8 +30,8 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
         # layout (a user's transposed or sliced view) is copied once instead
         b = np.ascontiguousarray(b)
         b2 = None if b2 is None else np.ascontiguousarray(b2)
-    if (a.shape[0] <= few_rows.MAX_ROWS and a2 is None and b2 is None and colsum is None
-            and b.shape[0] * b.shape[1] >= few_rows.MIN_B and b.strides[1] == b.itemsize):
+    if (a.shape[0] <= few_rows.MAX_ROWS and a_code == b_code == IDENTITY and a2 is None and b2 is None
+            and colsum is None and b.shape[0] * b.shape[1] >= few_rows.MIN_B and b.strides[1] == b.itemsize):
         few_rows.few_rows_gemm(a, b, out, empty if bias is None else bias, act)  # B read once, unpacked
         return
     work = a.shape[0] * a.shape[1] * b.shape[1]
