@@ -304,8 +304,6 @@ def _gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
         partial = np.empty((chunks, colsum.size), out.dtype)
         for c in prange(chunks):
             k_lo, k_hi = chunk_rows(c, chunks, depth)
-            for j in range(colsum.size):
-                partial[c, j] = 0
             pack_b_panels(b, b2, b_code, bp, q_lo, q_hi, k_lo, k_hi, partial[c])
         add_partial_sums(colsum, partial)
     else:

@@ -42,14 +42,11 @@ def _pack_task(params, chunk):
     bp = array_at(params, BP_AT, PACKED)
     k_lo, k_hi = chunk_rows(chunk, slot_at(params, CHUNKS_AT), depth)
     q_lo, q_hi = chunk_rows(0, 1, bp.shape[1])
-    sums = array_at(params, PARTIAL_AT, OUT_2D)[chunk]
-    for j in range(sums.size):  # np.empty in the caller: np.zeros there was one more function to compile
-        sums[j] = 0
-    PACK_ROWS(params, bp, q_lo, q_hi, k_lo, k_hi, sums)
+    PACK_ROWS(params, bp, q_lo, q_hi, k_lo, k_hi, array_at(params, PARTIAL_AT, OUT_2D)[chunk])
 
 
 def _pack_rows(params, bp, q_lo, q_hi, k_lo, k_hi, sums):
-    """Rows k_lo..k_hi of panels q_lo..q_hi of op(b) into bp, sums += their column sums (the fused variants;
+    """Rows k_lo..k_hi of panels q_lo..q_hi of op(b) into bp, sums = their column sums (the fused variants;
     both tasks inline their variant's copy: PACK_ROWS)."""
     b = array_at(params, B_AT, IN_2D)
     if FUSED:
@@ -106,7 +103,7 @@ def _gemm_pooled(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, 
             mode = OWN_BUFFER
     params[SELF_PACK_AT] = mode
     chunks = 0 if mode else pack_chunks(b.shape[0])
-    partial = np.empty((chunks, colsum.size), out.dtype)  # each chunk's column sums, zeroed by its task
+    partial = np.empty((chunks, colsum.size), out.dtype)  # each chunk's column sums (pack_b_panels sets them)
     workers.put_array(params, PARTIAL_AT, partial)
     params[CHUNKS_AT] = chunks
     if not mode:

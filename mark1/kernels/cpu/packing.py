@@ -80,7 +80,7 @@ def pack_b_copy(b, bp, q_lo, q_hi, k_lo, k_hi):
 @jit
 def pack_b_panels(b, b2, b_code, bp, q_lo, q_hi, k_lo, k_hi, sums):
     """pack_b_copy of op(b) = b * act'(b2) (the dense backward's delta, formed while packing); sums (b's
-    width, or empty) += the column sums of the rows packed, in the same loop. b and b2 have rows of unit
+    width, or empty) = the column sums of the rows packed, in the same loop. b and b2 have rows of unit
     stride (dense.gemm copies any other layout first: one packer less to compile for a first fit).
 
     Rows of unit stride go row by row (the dense backward's dy, 16384 x 128, with column sums, one thread:
@@ -89,6 +89,8 @@ def pack_b_panels(b, b2, b_code, bp, q_lo, q_hi, k_lo, k_hi, sums):
     if b_code == IDENTITY and sums.size == 0:
         pack_b_copy(b, bp, q_lo, q_hi, k_lo, k_hi)
         return
+    for j in range(sums.size):
+        sums[j] = 0
     kc_max, nr = bp.shape[2], bp.shape[3]
     cols = b.shape[1]
     one = typed(bp[0, 0, 0, 0], 1)
