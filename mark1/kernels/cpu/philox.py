@@ -73,12 +73,18 @@ def draw_span(prob, out, lo, hi, k0, k1, s0, s1, compare):
             out[full * per + j] = scratch[j]
 
 
-@njit(**JIT, parallel=True)
-def _draw(prob, out, k0, k1, s0, s1, compare):
-    n = out.size
+@jit_inline
+def draw_spans(prob, out, n, k0, k1, s0, s1, compare):
+    """draw_span over out[:n] in spans of BLOCKS_PER_TASK Philox blocks, a prange: parallel in a parallel
+    caller (here, and the RBM epoch kernel's sampling), a plain loop in a serial one."""
     span = BLOCKS_PER_TASK * per_block(out[0])
     for task in prange((n + span - 1) // span):
         draw_span(prob, out, task * span, min(n, (task + 1) * span), k0, k1, s0, s1, compare)
+
+
+@njit(**JIT, parallel=True)
+def _draw(prob, out, k0, k1, s0, s1, compare):
+    draw_spans(prob, out, out.size, k0, k1, s0, s1, compare)
 
 
 @njit(**JIT)

@@ -22,7 +22,7 @@ from numba import get_thread_id, njit, prange, uint64
 from mark1.kernels.cpu._jit import JIT, PerDtype, jit_inline, renamed, typed
 from mark1.kernels.cpu.expmath import sigmoid_scalar
 from mark1.kernels.cpu.params import PARAMS
-from mark1.kernels.cpu.philox import BLOCKS_PER_TASK, draw_span, per_block
+from mark1.kernels.cpu.philox import draw_spans
 from mark1.kernels.philox import MASK32, S32, keys
 from mark1.threads import kernel_threads
 
@@ -80,12 +80,7 @@ def _propagate(src, m, weights, bias, out, idx):
 def _sample(prob, sample, m, k0, k1, step):
     """Bernoulli draws of Philox step `step` for the first m rows, flat index r·cols + c (the reference's
     layout for an (m, cols) array), in spans of whole Philox blocks, in parallel."""
-    n = m * prob.shape[1]
-    flat_prob, flat_sample = prob.reshape(-1), sample.reshape(-1)
-    span = BLOCKS_PER_TASK * per_block(flat_sample[0])
-    for task in prange((n + span - 1) // span):
-        draw_span(flat_prob, flat_sample, task * span, min(n, (task + 1) * span), k0, k1, step & MASK32,
-                  step >> S32, True)
+    draw_spans(prob.reshape(-1), sample.reshape(-1), m * prob.shape[1], k0, k1, step & MASK32, step >> S32, True)
 
 
 @jit_inline
@@ -99,6 +94,17 @@ def _column_sums(pos, neg, m, out):
         for r in range(m):
             for j in range(lo, hi):
                 out[j] += pos[r, j] - neg[r, j]
+
+
+@jit_inline
+def _accumulate_outer(dw, left, right, r, lo, hi, scale, scratch):
+    """dw[i] += scale · left[r, i] · right[r] for the rows lo <= i < hi where left[r, i] is non-zero: one
+    batch row's outer product, restricted to a block of W's rows."""
+    for t in range(_nonzero(left, r, lo, hi, scratch)):
+        i = scratch[t]
+        a = scale * left[r, i]
+        for j in range(right.shape[1]):
+            dw[i, j] += a * right[r, j]
 
 
 @jit_inline
@@ -119,16 +125,8 @@ def _update(w, wt, vbias, hbias, dw, dvb, dhb, v0, h0, vs, hp, m, lr, momentum, 
             for j in range(n_hidden):
                 dw[i, j] = momentum * dw[i, j] - decay * w[i, j]
         for r in range(m):
-            for t in range(_nonzero(v0, r, lo, hi, scratch)):
-                i = scratch[t]
-                a = scale * v0[r, i]
-                for j in range(n_hidden):
-                    dw[i, j] += a * h0[r, j]
-            for t in range(_nonzero(vs, r, lo, hi, scratch)):
-                i = scratch[t]
-                a = scale * vs[r, i]
-                for j in range(n_hidden):
-                    dw[i, j] -= a * hp[r, j]
+            _accumulate_outer(dw, v0, h0, r, lo, hi, scale, scratch)
+            _accumulate_outer(dw, vs, hp, r, lo, hi, -scale, scratch)
         for i in range(lo, hi):
             for j in range(n_hidden):
                 w[i, j] += dw[i, j]
