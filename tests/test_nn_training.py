@@ -176,6 +176,32 @@ def test_optimizer_step_with_a_bad_gradient_changes_no_parameter():
     assert same_arrays(before, weights(model))
 
 
+@pytest.mark.parametrize("zeroing", ["optimizer", "model"])
+def test_zero_grad_reads_zeros_without_keeping_stale_values(backend, zeroing):
+    """zero_grad() makes every .grad read as zeros of the parameter's shape and dtype (a read-only zero array on
+    the host, so nothing can write into it); backward() then writes fresh gradients, and a step after
+    zero_grad() alone moves nothing."""
+    model = _xor_model()
+    opt = nn.SGD(model.parameters(), lr=1.0)
+    x, y = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[1.0], [1.0]])
+    loss = nn.MSELoss()
+    loss(model(m1.asarray(x)), m1.asarray(y))
+    model.backward(loss.backward())
+    assert any(np.abs(m1.to_numpy(p.grad)).max() > 0 for p in model.parameters())
+    (opt if zeroing == "optimizer" else model).zero_grad()
+    for p in model.parameters():
+        assert p.grad.shape == p.shape and p.grad.dtype == p.dtype and not m1.to_numpy(p.grad).any()
+        if isinstance(p.grad, np.ndarray):
+            with pytest.raises(ValueError, match="read-only"):
+                p.grad[...] = 1
+    before = weights(model)
+    opt.step()
+    assert same_arrays(before, weights(model))
+    loss(model(m1.asarray(x)), m1.asarray(y))
+    model.backward(loss.backward())
+    assert any(np.abs(m1.to_numpy(p.grad)).max() > 0 for p in model.parameters())
+
+
 def test_optimizer_hyperparameters_are_checked():
     params = nn.Dense(2, 2).parameters()
     with pytest.raises(ValueError, match="lr must be a positive number"):

@@ -30,7 +30,7 @@ class Module:
 
     def zero_grad(self) -> None:
         for p in self.parameters():
-            p.grad.fill(0)
+            p.zero_grad()
 
     def config(self) -> dict:
         """What rebuilds this layer's architecture (stored in checkpoints and compared on load)."""
