@@ -106,6 +106,28 @@ def test_transposed_a_packing_edges(dtype, threaded):
         _check_product(out, x.T, b, k, dtype)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_in_place_products_with_a_partial_row_panel(dtype):
+    """op(a) read in place with a partial last row panel of every height (packed alone: pack_a_copy's masked
+    loads for a = x.T, its row-by-row copy for a C-contiguous a) and B rows cut by the last column (the
+    padded copy into narrow and full panels), over two K blocks."""
+    from mark1.kernels.cpu import gemm as kernels
+    from mark1.kernels.cpu._jit import IDENTITY
+    from mark1.kernels.cpu.dense import gemm
+
+    mr, kc, nr = kernels.MR, kernels.KC, kernels.NR_F32
+    rng = np.random.default_rng(7)
+    for height in range(1, mr):
+        m, k = 3 * mr + height, kc + 5
+        for n in (3, nr // 2 + 1, nr + 3):
+            b = rng.standard_normal((k, n)).astype(dtype)
+            for a in (rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, m)).astype(dtype).T):
+                assert kernels.reads_a_in_place(a, IDENTITY, n)
+                out = np.full((m, n), np.nan, dtype)
+                gemm(a, b, out)
+                _check_product(out, a, b, k, dtype)
+
+
 def test_micro_tile_api_from_numba_code():
     """micro_tile / micro_tile_out on packed panels (kc, MR) and (kc, NR), as the convolution kernels call them."""
     import numba

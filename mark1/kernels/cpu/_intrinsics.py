@@ -98,6 +98,44 @@ def copy_run(typingctx, dst, src, count):
 
 
 @intrinsic
+def copy_run_padded(typingctx, dst, src, width, count):
+    """dst[:count] = src[:width] followed by zeros, for 1-D views with unit stride, width <= count, count a
+    compile-time constant (a module-level int): one masked vector load (lanes past width read nothing, so
+    a run ending at the last element of an array is safe, and come back as zeros) and one store. A B panel
+    row cut by the matrix's last column (every row of a 10-wide B) went through width + (count - width)
+    scalar stores: 256 rows of 10 into 16-wide panels took 2.6 us against numpy's whole 1.4 us product."""
+    if not (isinstance(count, types.IntegerLiteral) and isinstance(dst, types.Array) and isinstance(src, types.Array)
+            and dst.ndim == 1 and src.ndim == 1 and dst.dtype == src.dtype and dst.mutable
+            and isinstance(width, types.Integer)):
+        return None
+    n = count.literal_value
+    sig = types.void(dst, src, width, count)
+
+    def codegen(context, builder, signature, args):
+        d = context.make_array(signature.args[0])(context, builder, args[0])
+        s = context.make_array(signature.args[1])(context, builder, args[1])
+        elem = context.get_data_type(signature.args[0].dtype)
+        align = context.get_abi_sizeof(elem)
+        i32 = ir.IntType(32)
+        vec = ir.VectorType(elem, n)
+        lanes_t = ir.VectorType(i32, n)
+        limit = builder.trunc(context.cast(builder, args[2], signature.args[2], types.intp), i32)
+        splat = builder.shuffle_vector(builder.insert_element(ir.Constant(lanes_t, ir.Undefined), limit, i32(0)),
+                                       ir.Constant(lanes_t, ir.Undefined), ir.Constant(lanes_t, [0] * n))
+        mask = builder.icmp_signed("<", ir.Constant(lanes_t, list(range(n))), splat)
+        mask_t = ir.VectorType(ir.IntType(1), n)
+        load = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vec, [vec.as_pointer(), i32, mask_t, vec]),
+            f"llvm.masked.load.v{n}f{align * 8}.p0")
+        value = builder.call(load, [builder.bitcast(s.data, vec.as_pointer()), i32(align), mask,
+                                    ir.Constant(vec, None)])
+        builder.store(value, builder.bitcast(d.data, vec.as_pointer()), align=align)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
 def unit_stride(typingctx, x):
     """x, a 1-D view the caller knows has unit stride, typed as C-contiguous (borrowed: no meminfo, so the
     caller keeps the array it came from alive). Loops over 'A'-layout views carry the stride as a variable,
