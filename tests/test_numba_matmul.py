@@ -128,6 +128,41 @@ def test_in_place_products_with_a_partial_row_panel(dtype):
                 _check_product(out, a, b, k, dtype)
 
 
+def test_large_products_pack_b_into_a_workspace_per_thread():
+    """A B of WORKSPACE_MIN_BYTES or more is packed into a buffer kept per calling thread (no fresh pages per
+    call): reused by a second, smaller product (only its front), distinct per thread, right every time."""
+    import threading
+
+    from mark1.kernels.cpu import dense
+
+    dtype = np.dtype("float32")
+    side = int((dense.WORKSPACE_MIN_BYTES // dtype.itemsize) ** 0.5) + 8
+    assert dense.workspace(8, 8, dtype).size == 0  # small: the kernel allocates its own
+    results, buffers = {}, {}
+
+    def work(name):
+        rng = np.random.default_rng(ord(name[-1]))  # one generator per thread
+        for n in (side + 40, side):  # the second fits in the first's workspace
+            a = rng.standard_normal((n, n)).astype(dtype)
+            b = rng.standard_normal((n, n)).astype(dtype)
+            out = np.full((n, n), np.nan, dtype)
+            dense.gemm(a, b, out)
+            _check_product(out, a, b, n, "float32")
+            buffers.setdefault(name, []).append(dense.workspace(n, n, dtype))
+        results[name] = True
+
+    threads = [threading.Thread(target=work, args=(f"t{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    work("main")
+    assert len(results) == 3
+    for held in buffers.values():
+        assert held[0].size > 0 and held[0] is held[1]
+    assert buffers["t0"][0] is not buffers["t1"][0] and buffers["main"][0] is not buffers["t0"][0]
+
+
 def test_micro_tile_api_from_numba_code():
     """micro_tile / micro_tile_out on packed panels (kc, MR) and (kc, NR), as the convolution kernels call them."""
     import numba

@@ -136,9 +136,9 @@ def test_pooled_gemm_equals_the_serial_kernel(shape):
     empty = np.empty(0, np.float32)
     with gemm.thresholds(serial_work=1 << 40):
         kernel = gemm.PACKED_KERNELS[True, gemm.reads_a_in_place(a, 0, n)]
-        kernel.run(True, a, a, 0, b, b, 0, expected, bias, 1, empty, 1)
+        kernel.run(True, a, a, 0, b, b, 0, expected, bias, 1, empty, 1, empty)
         expected_dw, expected_db = np.empty((k, n), np.float32), np.zeros(n, np.float32)
-        gemm.PACKED_KERNELS[True, False].run(True, a.T, a.T, 0, y, y, 1, expected_dw, empty, 0, expected_db, 1)
+        gemm.PACKED_KERNELS[True, False].run(True, a.T, a.T, 0, y, y, 1, expected_dw, empty, 0, expected_db, 1, empty)
     for _ in range(4):
         out = np.empty((m, n), np.float32)
         gemm_pooled.gemm_pooled(True, gemm.reads_a_in_place(a, 0, n), a, a, 0, b, b, 0, out, bias, 1, empty, 2)
@@ -164,7 +164,7 @@ def test_pooled_gemm_packs_per_task_or_shared_alike(shape, monkeypatch):
     empty = np.empty(0, np.float32)
     in_place = gemm.reads_a_in_place(a, 0, n)
     expected, expected_db = np.empty((m, n), np.float32), np.zeros(n, np.float32)
-    gemm.PACKED_KERNELS[True, in_place].run(True, a, a, 0, b, y, 1, expected, empty, 0, expected_db, 1)
+    gemm.PACKED_KERNELS[True, in_place].run(True, a, a, 0, b, y, 1, expected, empty, 0, expected_db, 1, empty)
     for limit in (0, 1 << 40):  # never / always small enough to pack per task
         monkeypatch.setattr(gemm_pooled, "SELF_PACK_BYTES", limit)
         for with_db in (True, False, True):  # column sums keep a row split on one shared packing

@@ -156,6 +156,34 @@ def unit_stride(typingctx, x):
 
 
 @intrinsic
+def front_as(typingctx, buffer, shape):
+    """buffer's first prod(shape) elements as a C-contiguous array of that shape (borrowed, like unit_stride:
+    the caller keeps buffer alive and large enough). numba's reshape would do it too, but its implementation,
+    inlined into every GEMM driver variant, added 0.15 s to a first fit's compiling."""
+    if not (isinstance(buffer, types.Array) and buffer.ndim == 1 and buffer.layout == "C"
+            and isinstance(shape, types.UniTuple) and isinstance(shape.dtype, types.Integer)):
+        return None
+    out_t = buffer.copy(ndim=len(shape), layout="C")
+    sig = out_t(buffer, shape)
+
+    def codegen(context, builder, signature, args):
+        src = context.make_array(signature.args[0])(context, builder, args[0])
+        out = context.make_array(signature.return_type)(context, builder)
+        intp = context.get_value_type(types.intp)
+        dims = [context.cast(builder, d, signature.args[1].dtype, types.intp)
+                for d in cgutils.unpack_tuple(builder, args[1], len(signature.args[1]))]
+        strides, step = [], src.itemsize
+        for d in reversed(dims):
+            strides.insert(0, step)
+            step = builder.mul(step, d)
+        populate_array(out, data=src.data, shape=cgutils.pack_array(builder, dims, intp),
+                       strides=cgutils.pack_array(builder, strides, intp), itemsize=src.itemsize, meminfo=None)
+        return out._getvalue()
+
+    return sig, codegen
+
+
+@intrinsic
 def gather_run(typingctx, dst, src, k, c0, count):
     """dst[:count] = src[k, c0:c0 + count] for a 2-D src of any strides, count a compile-time constant (a
     module-level int): one vector gather (llvm.masked.gather; vgather on AVX2 and AVX-512) and one store, where

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from mark1.kernels.cpu import few_rows, gemm_pooled, workers
@@ -10,6 +12,30 @@ from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, PerDtype
 from mark1.threads import kernel_threads
 
 _NO_ARRAY = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
+# The packed copy of a B of at least this many bytes goes into a workspace kept per calling thread (see workspace)
+WORKSPACE_MIN_BYTES = 256 << 10
+WORKSPACE_MAX_BYTES = 64 << 20  # larger ones are allocated per call: the page faults are a few % of such products
+_WORKSPACES = threading.local()
+
+
+def workspace(depth: int, cols: int, dtype: np.dtype) -> np.ndarray:
+    """A buffer at least as large as the packed B of a depth x cols op(b), kept for the calling thread, or an
+    empty array (the kernel then allocates its own) when that is small or huge.
+
+    Why: the packed B was a fresh allocation inside every call. Freed together with a fresh output, a
+    1024^2 product's 8 MiB exceeded glibc's heap trim threshold, so every call gave the pages back and
+    faulted them in again: `m1.matmul(a, b)` at 1024^2 took 10.7 ms with 1640 page faults a call, against
+    6.7 ms with `out=` given and NumPy's 5.9 (OpenBLAS keeps its buffers). Held per thread because two
+    Python threads may multiply at once; at most WORKSPACE_MAX_BYTES per thread and dtype.
+    """
+    need = (depth + depth // kernels.KC + 1) * (cols + kernels.NR_F32)  # >= gemm.plan's buffer
+    if not WORKSPACE_MIN_BYTES <= need * dtype.itemsize <= WORKSPACE_MAX_BYTES:
+        return _NO_ARRAY[dtype]
+    held = _WORKSPACES.__dict__
+    ws = held.get(dtype)
+    if ws is None or ws.size < need:
+        ws = held[dtype] = np.empty(need, dtype)
+    return ws
 
 
 def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=None, act=IDENTITY,
@@ -39,15 +65,16 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
     a2, b2 = a if a2 is None else a2, b if b2 is None else b2
     bias, colsum = empty if bias is None else bias, empty if colsum is None else colsum
     in_place = kernels.reads_a_in_place(a, a_code, b.shape[1])
+    ws = workspace(b.shape[0], b.shape[1], out.dtype) if b.size * b.itemsize >= WORKSPACE_MIN_BYTES // 2 else empty
     threads = workers.threads_for(work, kernels.POOLED_SERIAL_WORK)
     if threads:
-        gemm_pooled.gemm_pooled(fused, in_place, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads)
+        gemm_pooled.gemm_pooled(fused, in_place, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, ws)
         return
     kernel = kernels.PACKED_KERNELS[fused, in_place]
     # below the kernel's serial threshold (gemm.thresholds() changes it in tests) its single-threaded twin
     # runs, planned for one thread
     serial = work < kernel.serial_below and not PerDtype.always_threaded
-    kernel.run(serial, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, 1 if serial else kernel_threads())
+    kernel.run(serial, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, 1 if serial else kernel_threads(), ws)
 
 
 def _unit_rows(x) -> bool:

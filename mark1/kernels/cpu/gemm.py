@@ -25,7 +25,7 @@ import numpy as np
 from numba import int64, prange
 from numba.extending import overload
 
-from mark1.kernels.cpu._intrinsics import prefetch_for_write, prefetch_to_l2
+from mark1.kernels.cpu._intrinsics import front_as, prefetch_for_write, prefetch_to_l2
 from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, cdiv, jit, jit_inline, per_dtype, readonly, renamed
 from mark1.kernels.cpu.epilogue import activate_block
 from mark1.kernels.cpu.microkernel import (
@@ -135,9 +135,9 @@ def _task_grid(rows, cols, col_panels, threads, in_place):
 
 
 def _signature(t):
-    # a, a2, a_code, b, b2, b_code, out (C-contiguous), bias, act, colsum, threads
+    # a, a2, a_code, b, b2, b_code, out (C-contiguous), bias, act, colsum, threads, workspace
     a = readonly(t, 2)
-    return (a, a, int64, a, a, int64, t[:, ::1], readonly(t, 1), int64, t[:], int64)
+    return (a, a, int64, a, a, int64, t[:, ::1], readonly(t, 1), int64, t[:], int64, t[::1])
 
 
 def _work(a, a2, a_code, b, *rest):
@@ -273,9 +273,10 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
 
 
 @jit_inline
-def plan(a, b, out, threads, in_place):
+def plan(a, b, out, threads, in_place, ws):
     """(packed B buffer (K blocks, panels, kc, NR), B panels, task rows, task columns, K block depth) of a
-    product, for both drivers."""
+    product, for both drivers. The buffer is the front of `ws` (the caller's workspace) when that is large
+    enough, else a fresh array (see dense.workspace: why large products bring one)."""
     depth, cols = b.shape
     nr = tile_width(out)
     if cols <= nr // 2:  # narrow N (a classifier's 10 outputs): half-width panels, half the wasted columns
@@ -284,10 +285,13 @@ def plan(a, b, out, threads, in_place):
     kc_max = cdiv(depth, cdiv(depth, KC))  # equal blocks: 784 = 4 x 196 rather than 3 x 256 + 16
     row_tasks, col_tasks = _task_grid(a.shape[0], cols, col_panels, threads, in_place)
     # K-block major (see packing.pack_b_copy): each K block's panels are one contiguous run
-    return np.empty((cdiv(depth, kc_max), col_panels, kc_max, nr), out.dtype), col_panels, row_tasks, col_tasks, kc_max
+    shape = (cdiv(depth, kc_max), col_panels, kc_max, nr)
+    size = shape[0] * col_panels * kc_max * nr
+    bp = front_as(ws, shape) if ws.size >= size else np.empty(shape, out.dtype)
+    return bp, col_panels, row_tasks, col_tasks, kc_max
 
 
-def _gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
+def _gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, ws):
     """out = act(op(a) @ op(b) + bias); colsum += column sums of op(b) when colsum is non-empty.
 
     op(x) = x * act'(x2) for x_code != IDENTITY, else x. a (M, K), b (K, N), out (M, N), K >= 1. The plain
@@ -296,7 +300,7 @@ def _gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads):
     block and runs the micro-kernel over its tiles, adding bias and activation to each tile after its last K block.
     (gemm_pooled.py runs the same two steps as jobs for mark1's workers.)
     """
-    bp, col_panels, row_tasks, col_tasks, kc_max = plan(a, b, out, threads, INPLACE)
+    bp, col_panels, row_tasks, col_tasks, kc_max = plan(a, b, out, threads, INPLACE, ws)
     depth = b.shape[0]
     chunks = pack_chunks(depth)
     q_lo, q_hi = chunk_rows(0, 1, col_panels)  # all panels, as computed values (see packing.chunk_rows)

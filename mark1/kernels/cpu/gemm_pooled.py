@@ -74,9 +74,9 @@ def _compute_task(params, task):
 
 @jit
 def _gemm_pooled(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, in_place, control, pack, compute,
-                 self_pack_bytes):
+                 self_pack_bytes, ws):
     """_gemm_packed's two steps on mark1's workers: pack (the variant's _pack_task), compute (_compute_task)."""
-    bp, col_panels, row_tasks, col_tasks, kc_max = plan(a, b, out, threads, in_place)
+    bp, col_panels, row_tasks, col_tasks, kc_max = plan(a, b, out, threads, in_place, ws)
     params = np.empty(PARAM_SLOTS, np.int64)
     workers.put_array(params, A_AT, a)
     workers.put_array(params, A2_AT, a2)
@@ -133,8 +133,9 @@ def pooled_tasks(fused: bool, in_place: bool, dtype: np.dtype) -> tuple[int, int
 
 
 def gemm_pooled(fused: bool, in_place: bool, a, a2, a_code, b, b2, b_code, out, bias, act, colsum,
-                threads: int) -> None:
-    """The packed GEMM of variant (fused, in_place) on this thread and threads - 1 of mark1's workers."""
+                threads: int, ws=None) -> None:
+    """The packed GEMM of variant (fused, in_place) on this thread and threads - 1 of mark1's workers; ws: a
+    workspace for the packed B (dense.workspace), or None for a fresh buffer."""
     pack, compute = pooled_tasks(fused, in_place, out.dtype)
     _gemm_pooled(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, in_place, workers.control(), pack,
-                 compute, SELF_PACK_BYTES)
+                 compute, SELF_PACK_BYTES, np.empty(0, out.dtype) if ws is None else ws)
