@@ -11,7 +11,7 @@ from typing import Any
 
 from mark1.backends.base import ACTIVATIONS
 from mark1.backends.registry import get_backend
-from mark1.checks import check_float, check_owned, check_same_shape, output, refuse_overlap
+from mark1.checks import check_float, check_owned, check_same_shape, float_arrays, output, refuse_overlap
 
 Array = Any
 
@@ -34,7 +34,7 @@ def _check_dense(op: str, x: Array, w: Array, b: Array) -> None:
 def dense_forward(x: Array, w: Array, b: Array, activation: str = "identity", out: Array | None = None) -> Array:
     """act(x @ w + b) in one pass over the output; activation is identity, sigmoid, tanh or relu."""
     be = get_backend()
-    dtype = check_float(be, "dense_forward", x=x, w=w, b=b)
+    dtype = float_arrays(be, "dense_forward", ("x", "w", "b"), x, w, b)
     _check_activation("dense_forward", activation)
     _check_dense("dense_forward", x, w, b)
     given = out is not None
@@ -54,9 +54,10 @@ def dense_backward(
 ) -> tuple[Array | None, Array, Array]:
     """(dx, dw, db) of y = act(x @ w + b): δ = dy·act'(y), dw = xᵀδ, db = Σδ, dx = δwᵀ (None if not need_dx)."""
     be = get_backend()
-    dtype = check_float(be, "dense_backward", x=x, w=w, y=y, dy=dy)
+    dtype = float_arrays(be, "dense_backward", ("x", "w", "y", "dy"), x, w, y, dy)
     _check_activation("dense_backward", activation)
-    check_same_shape("dense_backward", y=y, dy=dy)
+    if y.shape != dy.shape:
+        check_same_shape("dense_backward", y=y, dy=dy)
     if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0] or tuple(y.shape) != (x.shape[0], w.shape[1]):
         raise ValueError(
             f"dense_backward: x.shape={x.shape}, w.shape={w.shape}, y.shape={y.shape} do not fit "
@@ -140,8 +141,9 @@ def sgd_update(param: Array, grad: Array, velocity: Array, lr: float, momentum: 
                weight_decay: float = 0.0) -> None:
     """In place: v = momentum·v + (g + wd·p); p -= lr·v (torch.optim.SGD with dampening 0)."""
     be = get_backend()
-    check_float(be, "sgd_update", param=param, grad=grad, velocity=velocity)
-    check_same_shape("sgd_update", param=param, grad=grad, velocity=velocity)
+    float_arrays(be, "sgd_update", ("param", "grad", "velocity"), param, grad, velocity)
+    if not param.shape == grad.shape == velocity.shape:
+        check_same_shape("sgd_update", param=param, grad=grad, velocity=velocity)
     if param.size:
         be.ops["sgd"](param, grad, velocity, float(lr), float(momentum), float(weight_decay))
 
@@ -150,8 +152,9 @@ def adam_update(param: Array, grad: Array, m: Array, v: Array, step: int, lr: fl
                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0) -> None:
     """In place Adam step number `step` (>= 1), Kingma & Ba 2014, with torch.optim.Adam's L2 weight decay."""
     be = get_backend()
-    check_float(be, "adam_update", param=param, grad=grad, m=m, v=v)
-    check_same_shape("adam_update", param=param, grad=grad, m=m, v=v)
+    float_arrays(be, "adam_update", ("param", "grad", "m", "v"), param, grad, m, v)
+    if not param.shape == grad.shape == m.shape == v.shape:
+        check_same_shape("adam_update", param=param, grad=grad, m=m, v=v)
     if step < 1:
         raise ValueError(f"adam_update: step must be >= 1, got {step}")
     if param.size:

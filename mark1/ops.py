@@ -11,7 +11,16 @@ from typing import Any
 import numpy as np
 
 from mark1.backends.registry import get_backend
-from mark1.checks import check_float, check_owned, check_same_shape, describe, output, refuse_overlap
+from mark1.checks import (
+    check_float,
+    check_owned,
+    check_same_shape,
+    describe,
+    float_arrays,
+    float_one,
+    output,
+    refuse_overlap,
+)
 
 Array = Any  # a numpy.ndarray or cupy.ndarray, depending on the backend
 
@@ -45,14 +54,15 @@ def to_numpy(x: Any) -> np.ndarray:
 def matmul(a: Array, b: Array, out: Array | None = None) -> Array:
     """C = A @ B for 2-D arrays; transposed and non-contiguous views are accepted."""
     be = get_backend()
-    dtype = check_float(be, "matmul", a=a, b=b)
+    dtype = float_arrays(be, "matmul", ("a", "b"), a, b)
     if a.ndim != 2 or b.ndim != 2:
         raise ValueError(f"matmul: expects 2-D arrays, got a.shape={a.shape} and b.shape={b.shape}")
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul: a.shape={a.shape} and b.shape={b.shape} do not chain (a.shape[1] != b.shape[0])")
-    given = out is not None
-    out = output(be, "matmul", out, (a.shape[0], b.shape[1]), dtype)
-    if given:
+    if out is None:
+        out = be.xp.empty((a.shape[0], b.shape[1]), dtype=dtype)
+    else:
+        out = output(be, "matmul", out, (a.shape[0], b.shape[1]), dtype)
         refuse_overlap(be, "matmul", out, a=a, b=b)
     if out.size == 0:
         return out
@@ -65,8 +75,8 @@ def matmul(a: Array, b: Array, out: Array | None = None) -> Array:
 
 def _elementwise(op: str, x: Array, out: Array | None) -> Array:
     be = get_backend()
-    dtype = check_float(be, op, x=x)
-    out = output(be, op, out, x.shape, dtype)
+    dtype = float_one(be, op, x)
+    out = be.xp.empty(x.shape, dtype=dtype) if out is None else output(be, op, out, x.shape, dtype)
     if x.size:
         be.ops[op](x, out)
     return out
@@ -87,9 +97,10 @@ def relu(x: Array, out: Array | None = None) -> Array:
 
 def _backward(op: str, y: Array, dy: Array, out: Array | None) -> Array:
     be = get_backend()
-    dtype = check_float(be, op, y=y, dy=dy)
-    check_same_shape(op, y=y, dy=dy)
-    out = output(be, op, out, y.shape, dtype)
+    dtype = float_arrays(be, op, ("y", "dy"), y, dy)
+    if y.shape != dy.shape:
+        check_same_shape(op, y=y, dy=dy)
+    out = be.xp.empty(y.shape, dtype=dtype) if out is None else output(be, op, out, y.shape, dtype)
     if y.size:
         be.ops[op](y, dy, out)
     return out

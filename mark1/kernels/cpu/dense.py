@@ -11,6 +11,7 @@ from mark1.kernels.cpu import gemm as kernels
 from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, PerDtype
 from mark1.threads import kernel_threads
 
+FEW_ROWS, FEW_ROWS_MIN_B = few_rows.MAX_ROWS, few_rows.MIN_B
 _NO_ARRAY = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
 # The packed copy of a B of at least this many bytes goes into a workspace kept per calling thread (see workspace)
 WORKSPACE_MIN_BYTES = 256 << 10
@@ -50,23 +51,28 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
     (up to one register tile's height) times a large untransformed B (one sample through a layer), where
     packing all of B is nearly all of the work: few_rows.py reads B once, in place.
     """
+    # (this runs before every product, the smallest too: the tests are ordered so a plain one does few)
     empty = _NO_ARRAY[out.dtype]
-    if (b2 is not None or colsum is not None) and not (_unit_rows(b) and (b2 is None or _unit_rows(b2))):
+    untransformed = b2 is None and colsum is None
+    if not untransformed and not (_unit_rows(b) and (b2 is None or _unit_rows(b2))):
         # the transforming packer reads rows of unit stride only (packing.pack_b_panels); a dy or y of another
         # layout (a user's transposed or sliced view) is copied once instead
         b = np.ascontiguousarray(b)
         b2 = None if b2 is None else np.ascontiguousarray(b2)
-    if (a.shape[0] <= few_rows.MAX_ROWS and a_code == b_code == IDENTITY and a2 is None and b2 is None
-            and colsum is None and b.shape[0] * b.shape[1] >= few_rows.MIN_B and b.strides[1] == b.itemsize):
+    rows, cols = out.shape
+    depth = b.shape[0]
+    if (rows <= FEW_ROWS and untransformed and a2 is None and a_code == b_code == IDENTITY
+            and depth * cols >= FEW_ROWS_MIN_B and b.strides[1] == b.itemsize):
         few_rows.few_rows_gemm(a, b, out, empty if bias is None else bias, act)  # B read once, unpacked
         return
-    work = a.shape[0] * a.shape[1] * b.shape[1]
-    fused = not (b2 is None and a2 is None and bias is None and act == IDENTITY and colsum is None)
+    work = rows * depth * cols
+    fused = not (untransformed and a2 is None and bias is None and act == IDENTITY)
     a2, b2 = a if a2 is None else a2, b if b2 is None else b2
     bias, colsum = empty if bias is None else bias, empty if colsum is None else colsum
-    in_place = kernels.reads_a_in_place(a, a_code, b.shape[1])
-    ws = workspace(b.shape[0], b.shape[1], out.dtype) if b.size * b.itemsize >= WORKSPACE_MIN_BYTES // 2 else empty
-    threads = workers.threads_for(work, kernels.POOLED_SERIAL_WORK)
+    in_place = kernels.reads_a_in_place(a, a_code, cols)
+    ws = workspace(depth, cols, out.dtype) if depth * cols * out.itemsize >= WORKSPACE_MIN_BYTES // 2 else empty
+    small = work < kernels.POOLED_SERIAL_WORK and not PerDtype.always_threaded
+    threads = 0 if small else workers.threads_for(work, kernels.POOLED_SERIAL_WORK)
     if threads:
         gemm_pooled.gemm_pooled(fused, in_place, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, ws)
         return
@@ -81,8 +87,7 @@ def _unit_rows(x) -> bool:
     return x.strides[1] == x.itemsize or x.shape[1] <= 1
 
 
-def matmul(a, b, out):
-    gemm(a, b, out)
+matmul = gemm  # out = a @ b (the op table calls it with three arguments; no wrapper frame on this path)
 
 
 def dense_forward(x, w, b, activation, out):

@@ -19,6 +19,7 @@ from mark1.kernels.cpu._jit import (
     RELU,
     SIGMOID,
     TANH,
+    PerDtype,
     cdiv,
     jit,
     jit_inline,
@@ -208,7 +209,9 @@ def _unary(code: int):
     def op(x, out):
         if x.flags.c_contiguous:
             x1, out1 = flat_view(x), flat_view(out)
-            threads = workers.threads_for(x1.size, POOLED_BELOW)
+            # (the size test first: below it no threads_for call on this per-op path, unless tests force threads)
+            small = x1.size < POOLED_BELOW and not PerDtype.always_threaded
+            threads = 0 if small else workers.threads_for(x1.size, POOLED_BELOW)
             if threads:
                 _forward_pooled(x1, out1, code, workers.control(), task_address(x1.dtype), threads)
             else:  # small, or no workers here (numba's threads then, above the serial threshold)
@@ -226,7 +229,8 @@ def _binary(code: int):
     def op(y, dy, out):
         if y.flags.c_contiguous and dy.flags.c_contiguous:
             y1, dy1, out1 = flat_view(y), flat_view(dy), flat_view(out)
-            threads = workers.threads_for(y1.size, POOLED_BELOW)
+            small = y1.size < POOLED_BELOW and not PerDtype.always_threaded
+            threads = 0 if small else workers.threads_for(y1.size, POOLED_BELOW)
             if threads:
                 _backward_pooled(y1, dy1, out1, code, workers.control(), task_address(y1.dtype), threads)
             else:

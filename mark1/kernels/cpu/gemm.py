@@ -327,13 +327,15 @@ def reads_a_in_place(a, a_code: int, cols: int) -> bool:
     512 323 / 346, 1024 737 / 715, 4096 3057 / 2878, 16384 13331 / 11654; a 128-wide x (512 B apart) read in
     place stays faster at every K (4096: 343 / 384).
     """
-    nr = NR_F32 if a.itemsize == 4 else NR_F64
+    if a_code != IDENTITY:
+        return False
+    itemsize, (step0, step1) = a.itemsize, a.strides  # (each attribute access builds a new object)
+    nr = NR_F32 if itemsize == 4 else NR_F64
     if cols <= nr // 2:
         nr //= 2
-    unit = a.itemsize in a.strides
-    if a.strides[0] == a.itemsize and a.strides[1] >= 2048 and a.shape[1] >= 4 * KC:
+    if step0 == itemsize and step1 >= 2048 and a.shape[1] >= 4 * KC:
         return False
-    return a_code == IDENTITY and unit and -(-cols // nr) <= INPLACE_A_MAX_PANELS
+    return (step0 == itemsize or step1 == itemsize) and -(-cols // nr) <= INPLACE_A_MAX_PANELS
 
 
 def _packed_kernel(fused: bool, in_place: bool):
