@@ -5,6 +5,7 @@ from __future__ import annotations
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
+from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.np.arrayobj import populate_array
 
@@ -97,18 +98,27 @@ def copy_run(typingctx, dst, src, count):
     return sig, codegen
 
 
+def _padded_lanes(dtype) -> int:
+    """The vector length of copy_run_padded for a numba float type: the widest run the packers copy (a full
+    B panel row, NR; or an A panel row, MR), so one instantiation per dtype serves every call."""
+    from mark1.kernels.cpu.params import PARAMS
+
+    nr = PARAMS.nr_f32 if dtype == types.float32 else PARAMS.nr_f64
+    return max(nr, PARAMS.mr)
+
+
 @intrinsic
 def copy_run_padded(typingctx, dst, src, width, count):
-    """dst[:count] = src[:width] followed by zeros, for 1-D views with unit stride, width <= count, count a
-    compile-time constant (a module-level int): one masked vector load (lanes past width read nothing, so
-    a run ending at the last element of an array is safe, and come back as zeros) and one store. A B panel
-    row cut by the matrix's last column (every row of a 10-wide B) went through width + (count - width)
-    scalar stores: 256 rows of 10 into 16-wide panels took 2.6 us against numpy's whole 1.4 us product."""
-    if not (isinstance(count, types.IntegerLiteral) and isinstance(dst, types.Array) and isinstance(src, types.Array)
-            and dst.ndim == 1 and src.ndim == 1 and dst.dtype == src.dtype and dst.mutable
-            and isinstance(width, types.Integer)):
+    """dst[:count] = src[:width] followed by zeros, for 1-D views with unit stride and width <= count <= the
+    packers' widest run (_padded_lanes): one masked vector load (lanes past width read nothing, so a run
+    ending at the last element of an array is safe, and come back as zeros) and one masked store of count
+    lanes. A B panel row cut by the matrix's last column (every row of a 10-wide B) went through width +
+    (count - width) scalar stores: 256 rows of 10 into 16-wide panels took 2.6 us, numpy's whole product 1.4."""
+    if not (isinstance(dst, types.Array) and isinstance(src, types.Array) and dst.ndim == 1 and src.ndim == 1
+            and dst.dtype == src.dtype and dst.dtype in (types.float32, types.float64) and dst.mutable
+            and isinstance(width, types.Integer) and isinstance(count, types.Integer)):
         return None
-    n = count.literal_value
+    n = _padded_lanes(dst.dtype)
     sig = types.void(dst, src, width, count)
 
     def codegen(context, builder, signature, args):
@@ -119,17 +129,24 @@ def copy_run_padded(typingctx, dst, src, width, count):
         i32 = ir.IntType(32)
         vec = ir.VectorType(elem, n)
         lanes_t = ir.VectorType(i32, n)
-        limit = builder.trunc(context.cast(builder, args[2], signature.args[2], types.intp), i32)
-        splat = builder.shuffle_vector(builder.insert_element(ir.Constant(lanes_t, ir.Undefined), limit, i32(0)),
-                                       ir.Constant(lanes_t, ir.Undefined), ir.Constant(lanes_t, [0] * n))
-        mask = builder.icmp_signed("<", ir.Constant(lanes_t, list(range(n))), splat)
         mask_t = ir.VectorType(ir.IntType(1), n)
+
+        def lanes_below(value, value_type):
+            limit = builder.trunc(context.cast(builder, value, value_type, types.intp), i32)
+            splat = builder.shuffle_vector(builder.insert_element(ir.Constant(lanes_t, ir.Undefined), limit, i32(0)),
+                                           ir.Constant(lanes_t, ir.Undefined), ir.Constant(lanes_t, [0] * n))
+            return builder.icmp_signed("<", ir.Constant(lanes_t, list(range(n))), splat)
+
+        suffix = f"v{n}f{align * 8}.p0"
         load = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(vec, [vec.as_pointer(), i32, mask_t, vec]),
-            f"llvm.masked.load.v{n}f{align * 8}.p0")
-        value = builder.call(load, [builder.bitcast(s.data, vec.as_pointer()), i32(align), mask,
-                                    ir.Constant(vec, None)])
-        builder.store(value, builder.bitcast(d.data, vec.as_pointer()), align=align)
+            builder.module, ir.FunctionType(vec, [vec.as_pointer(), i32, mask_t, vec]), f"llvm.masked.load.{suffix}")
+        store = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [vec, vec.as_pointer(), i32, mask_t]),
+            f"llvm.masked.store.{suffix}")
+        value = builder.call(load, [builder.bitcast(s.data, vec.as_pointer()), i32(align),
+                                    lanes_below(args[2], signature.args[2]), ir.Constant(vec, None)])
+        builder.call(store, [value, builder.bitcast(d.data, vec.as_pointer()), i32(align),
+                             lanes_below(args[3], signature.args[3])])
         return context.get_dummy_value()
 
     return sig, codegen
@@ -155,11 +172,18 @@ def unit_stride(typingctx, x):
     return sig, codegen
 
 
+ALIGN_PAD = 16  # elements a buffer needs beyond its content for aligned_view to start it on a 64-byte line
+
+
 @intrinsic
-def front_as(typingctx, buffer, shape):
-    """buffer's first prod(shape) elements as a C-contiguous array of that shape (borrowed, like unit_stride:
-    the caller keeps buffer alive and large enough). numba's reshape would do it too, but its implementation,
-    inlined into every GEMM driver variant, added 0.15 s to a first fit's compiling."""
+def aligned_view(typingctx, buffer, shape):
+    """A C-contiguous array of `shape` inside 1-D `buffer`, starting at buffer's first 64-byte boundary; buffer
+    holds at least prod(shape) + ALIGN_PAD elements. The view shares (and holds) buffer's memory, so buffer
+    may be a temporary.
+
+    Why: numba's np.empty returns memory 32 bytes past a cache line, so every 64-byte row of a packed B
+    panel that the micro-kernel loads as one zmm register straddled two lines (a split load, two L1
+    accesses) on every step of its loop."""
     if not (isinstance(buffer, types.Array) and buffer.ndim == 1 and buffer.layout == "C"
             and isinstance(shape, types.UniTuple) and isinstance(shape.dtype, types.Integer)):
         return None
@@ -176,9 +200,11 @@ def front_as(typingctx, buffer, shape):
         for d in reversed(dims):
             strides.insert(0, step)
             step = builder.mul(step, d)
-        populate_array(out, data=src.data, shape=cgutils.pack_array(builder, dims, intp),
-                       strides=cgutils.pack_array(builder, strides, intp), itemsize=src.itemsize, meminfo=None)
-        return out._getvalue()
+        start = builder.and_(builder.add(builder.ptrtoint(src.data, intp), intp(63)), intp(-64))
+        populate_array(out, data=builder.inttoptr(start, src.data.type), shape=cgutils.pack_array(builder, dims, intp),
+                       strides=cgutils.pack_array(builder, strides, intp), itemsize=src.itemsize,
+                       meminfo=src.meminfo)
+        return impl_ret_borrowed(context, builder, signature.return_type, out._getvalue())
 
     return sig, codegen
 

@@ -43,6 +43,7 @@ from mark1.kernels.cpu.epilogue import activate_block
 from mark1.kernels.cpu.expmath import activation_slope
 from mark1.kernels.cpu.gemm import micro_tile, micro_tile_out
 from mark1.kernels.cpu.microkernel import register_tile
+from mark1.kernels.cpu.packing import aligned_empty
 
 MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live in gemm.py
 # Stride-1 dW runs as lane-wise sums (conv_dw_lanes) for few output channels and weights, else through
@@ -155,8 +156,8 @@ def conv_gemm(xf, offsets, ap, out, bias, act, taps, plane):
     epilogue = bias.size > 0 or act != IDENTITY
     for n in prange(batch):
         target = out[n]
-        bp = np.empty((kc_max, nr), out.dtype)
-        t = np.empty((MR, nr), out.dtype)
+        bp = aligned_empty((kc_max, nr), out)
+        t = aligned_empty((MR, nr), out)
         for j0 in range(0, cols, nr):
             nj = min(nr, cols - j0)
             for kb in range(k_blocks):
@@ -250,7 +251,7 @@ def _dw(xf, offsets, y, dy, act, parts, db_parts, taps, plane, delta_out):
     kc_max = cdiv(spots, p_blocks)
     for task in prange(threads):
         ap = np.empty((row_panels, kc_max, ROWS), parts.dtype)
-        bp = np.empty((kc_max, nr), parts.dtype)
+        bp = aligned_empty((kc_max, nr), parts)
         target = parts[task]
         for n in range(task * batch // threads, (task + 1) * batch // threads):
             for pb in range(p_blocks):
@@ -295,8 +296,8 @@ def conv_dx(delta, ap, dx, kh, kw, sh, sw, pt, pl):
     k_blocks = cdiv(depth, KC)
     kc_max = cdiv(depth, k_blocks)
     for n in prange(batch):
-        bp = np.empty((depth, nr), dx.dtype)
-        t = np.empty((MR, nr), dx.dtype)
+        bp = aligned_empty((depth, nr), dx)
+        t = aligned_empty((MR, nr), dx)
         zero = typed(t[0, 0], 0)
         run_start = np.empty(nr + 1, np.int64)
         run_row = np.empty(nr, np.int64)

@@ -29,7 +29,7 @@ def workspace(depth: int, cols: int, dtype: np.dtype) -> np.ndarray:
     6.7 ms with `out=` given and NumPy's 5.9 (OpenBLAS keeps its buffers). Held per thread because two
     Python threads may multiply at once; at most WORKSPACE_MAX_BYTES per thread and dtype.
     """
-    need = (depth + depth // kernels.KC + 1) * (cols + kernels.NR_F32)  # >= gemm.plan's buffer
+    need = (depth + depth // kernels.KC + 1) * (cols + kernels.NR_F32) + 16  # >= gemm.plan's (ALIGN_PAD)
     if not WORKSPACE_MIN_BYTES <= need * dtype.itemsize <= WORKSPACE_MAX_BYTES:
         return _NO_ARRAY[dtype]
     held = _WORKSPACES.__dict__

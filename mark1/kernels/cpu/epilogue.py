@@ -10,11 +10,11 @@ compiled 0.35 s slower inside the fused GEMM (first fit 4.7 -> 5.05 s, measured)
 from __future__ import annotations
 
 from mark1.kernels.cpu._intrinsics import prefer_full_vector_width
-from mark1.kernels.cpu._jit import RELU, SIGMOID, TANH, jit, typed
+from mark1.kernels.cpu._jit import RELU, SIGMOID, TANH, jit_internal, typed
 from mark1.kernels.cpu.expmath import sigmoid_scalar, tanh_scalar
 
 
-@jit
+@jit_internal
 def activate_block(out, r0, r1, c0, c1, act):
     """out[r0:r1, c0:c1] = act(out[r0:r1, c0:c1]) for a 2-D out with unit-stride rows, row segment by row
     segment; one loop per activation, so each vectorises on its own (a branch on `act` inside one loop

@@ -25,8 +25,8 @@ import numpy as np
 from numba import int64, prange
 from numba.extending import overload
 
-from mark1.kernels.cpu._intrinsics import front_as, prefetch_for_write, prefetch_to_l2
-from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, cdiv, jit, jit_inline, per_dtype, readonly, renamed
+from mark1.kernels.cpu._intrinsics import ALIGN_PAD, aligned_view, prefetch_for_write, prefetch_to_l2
+from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, cdiv, jit_inline, jit_internal, per_dtype, readonly, renamed
 from mark1.kernels.cpu.epilogue import activate_block
 from mark1.kernels.cpu.microkernel import (
     register_narrow_tile_masked,
@@ -38,6 +38,7 @@ from mark1.kernels.cpu.microkernel import (
 )
 from mark1.kernels.cpu.packing import (
     add_partial_sums,
+    aligned_empty,
     chunk_rows,
     pack_a_copy,
     pack_a_panels,
@@ -89,14 +90,14 @@ def _micro_tile_out_impl(kc, a, b, out, i0, j0, accumulate):
     return impl
 
 
-@jit
+@jit_internal
 def _edge_tile(kc, av, panel, out, i0, j0, accumulate, mi, nj):
     """A full-width tile cut by out's last rows or columns (not inlined: the hot loop measured 5% slower at
     512^3 with the masked tile inlined beside the plain one)."""
     register_tile_masked(kc, av, panel, out, i0, j0, accumulate, mi, nj)
 
 
-@jit
+@jit_internal
 def _epilogue(out, i0, j0, mi, nj, bias, act):
     """out tile = act(out tile + bias), row segment by row segment (each a vectorisable loop)."""
     if bias.size:
@@ -151,7 +152,7 @@ INPLACE = False
 TASK = None  # the task function of the same variant
 
 
-@jit
+@jit_internal
 def _sweep_in_place(kc, a, k0, strided, panel, out, r_lo, r_hi, j0, nj, accumulate):
     """The full row panels r_lo..r_hi of op(a), read in place (`strided`: rows not adjacent), times one B
     panel (kc, NR or NR/2), straight into out. Every tile goes through the masked tile (the same FMA loop,
@@ -287,7 +288,7 @@ def plan(a, b, out, threads, in_place, ws):
     # K-block major (see packing.pack_b_copy): each K block's panels are one contiguous run
     shape = (cdiv(depth, kc_max), col_panels, kc_max, nr)
     size = shape[0] * col_panels * kc_max * nr
-    bp = front_as(ws, shape) if ws.size >= size else np.empty(shape, out.dtype)
+    bp = aligned_view(ws, shape) if ws.size >= size + ALIGN_PAD else aligned_empty(shape, out)
     return bp, col_panels, row_tasks, col_tasks, kc_max
 
 
@@ -340,7 +341,7 @@ def reads_a_in_place(a, a_code: int, cols: int) -> bool:
 
 def _packed_kernel(fused: bool, in_place: bool):
     suffix = variant_suffix(fused, in_place)
-    task = jit(renamed(_task, suffix, FUSED=fused, INPLACE=in_place))
+    task = jit_internal(renamed(_task, suffix, FUSED=fused, INPLACE=in_place))
     kernel = renamed(_gemm_packed, suffix, FUSED=fused, INPLACE=in_place, TASK=task)
     kernel = per_dtype(_signature, dtype_arg=6, parallel=True, work=_work, serial_below=SERIAL_WORK)(kernel)
     kernel.task = task

@@ -19,7 +19,14 @@ from mark1.kernels.cpu import workers
 from mark1.kernels.cpu._atomics import array_at, keep_alive, slot_at
 from mark1.kernels.cpu._jit import jit, jit_inline, readonly, renamed
 from mark1.kernels.cpu.gemm import PACKED_KERNELS, plan, task_columns, variant_suffix
-from mark1.kernels.cpu.packing import add_partial_sums, chunk_rows, pack_b_copy, pack_b_panels, pack_chunks
+from mark1.kernels.cpu.packing import (
+    add_partial_sums,
+    aligned_empty,
+    chunk_rows,
+    pack_b_copy,
+    pack_b_panels,
+    pack_chunks,
+)
 from mark1.kernels.cpu.params import PARAMS
 
 # parameter block slots: 2-D arrays take 5 (pointer, shape, strides), 1-D 3, the 4-D packed B 9
@@ -62,7 +69,7 @@ def _compute_task(params, task):
     if mode:  # this task packs the B panels it multiplies: into the shared buffer (1) or one of its own (2)
         lo, hi = task_columns(task, slot_at(params, COL_TASKS_AT), bp.shape[1])
         if mode == OWN_BUFFER:
-            bp = np.empty(bp.shape, bp.dtype)
+            bp = aligned_empty(bp.shape, bp)
         # no column sums in either mode (see _gemm_pooled), so the task packs without them
         k_lo, k_hi = chunk_rows(0, 1, array_at(params, B_AT, IN_2D).shape[0])
         PACK_ROWS(params, bp, lo, hi, k_lo, k_hi, array_at(params, COLSUM_AT, OUT_1D))

@@ -8,17 +8,28 @@ formed while packing, never stored) and collect column sums (db) of op(b) in the
 
 from __future__ import annotations
 
-from mark1.kernels.cpu._intrinsics import copy_run, copy_run_padded, gather_run, unit_stride
-from mark1.kernels.cpu._jit import IDENTITY, RELU, SIGMOID, TANH, jit, jit_inline, typed
+import numpy as np
+
+from mark1.kernels.cpu._intrinsics import ALIGN_PAD, aligned_view, copy_run, copy_run_padded, gather_run, unit_stride
+from mark1.kernels.cpu._jit import IDENTITY, RELU, SIGMOID, TANH, jit_inline, jit_internal, typed
 from mark1.kernels.cpu.expmath import activation_slope
 from mark1.kernels.cpu.params import PARAMS
 
 MR = PARAMS.mr
 NR_F32, NR_F64 = PARAMS.nr_f32, PARAMS.nr_f64  # module-level ints: literal counts for gather_run
-HALF_F32, HALF_F64 = NR_F32 // 2, NR_F64 // 2  # the narrow-N panels' widths
 
 
-@jit
+@jit_inline
+def aligned_empty(shape, like):
+    """np.empty(shape) of like's dtype starting on a 64-byte line, for packed panels and tile buffers that the
+    micro-kernel reads or writes a register (a line) at a time (why: _intrinsics.aligned_view)."""
+    size = 1
+    for d in shape:
+        size *= d
+    return aligned_view(np.empty(size + ALIGN_PAD, like.dtype), shape)
+
+
+@jit_internal
 def operand(x, x2, code, i, k):
     """x[i, k], times act'(x2[i, k]) when code names an activation (the delta of a backward pass)."""
     v = x[i, k]
@@ -27,20 +38,7 @@ def operand(x, x2, code, i, k):
     return v
 
 
-@jit_inline
-def _copy_padded(dst, src, width, nr):
-    """dst[:nr] = src[:width] and zeros, nr one of the panel widths (a literal count for the intrinsic)."""
-    if nr == HALF_F32:
-        copy_run_padded(dst, src, width, HALF_F32)
-    elif nr == NR_F32:
-        copy_run_padded(dst, src, width, NR_F32)
-    elif nr == HALF_F64:
-        copy_run_padded(dst, src, width, HALF_F64)
-    else:
-        copy_run_padded(dst, src, width, NR_F64)
-
-
-@jit
+@jit_internal
 def pack_b_copy(b, bp, q_lo, q_hi, k_lo, k_hi):
     """Rows k_lo..k_hi of b's column panels q_lo..q_hi into bp (k_blocks, panels, kc, NR), zero-padded past
     b's last column.
@@ -66,7 +64,7 @@ def pack_b_copy(b, bp, q_lo, q_hi, k_lo, k_hi):
                 dst = bp[kb, q, p]
                 src = unit_stride(b[k, c0:c0 + width])  # typed contiguous: LLVM vectorises the loop as such
                 if width < nr:  # cut by b's last column (every row of a narrow B): one masked load
-                    _copy_padded(dst, src, width, nr)
+                    copy_run_padded(dst, src, width, nr)
                     continue
                 for j in range(width):
                     dst[j] = src[j]
@@ -92,7 +90,7 @@ def pack_b_copy(b, bp, q_lo, q_hi, k_lo, k_hi):
                 dst[j] = 0
 
 
-@jit
+@jit_internal
 def pack_b_panels(b, b2, b_code, bp, q_lo, q_hi, k_lo, k_hi, sums):
     """pack_b_copy of op(b) = b * act'(b2) (the dense backward's delta, formed while packing); sums (b's
     width, or empty) = the column sums of the rows packed, in the same loop. b and b2 have rows of unit
@@ -163,7 +161,7 @@ def add_partial_sums(colsum, partial):
             colsum[j] += partial[c, j]
 
 
-@jit
+@jit_internal
 def pack_a_copy(a, ap, first_panel, k0, kc):
     """Row panels first_panel.. of a[:, k0:k0+kc] into ap (panels x kc x MR, zero-padded rows).
 
@@ -197,7 +195,7 @@ def pack_a_copy(a, ap, first_panel, k0, kc):
                 panel[p, i] = src[p]
 
 
-@jit
+@jit_internal
 def pack_a_panels(a, ap, first_panel, k0, kc):
     """pack_a_copy for any number of panels: a transposed a (unit stride down its columns) goes through
     _pack_a_transposed. Separate from pack_a_copy, which the in-place variants use for their one partial
@@ -208,7 +206,7 @@ def pack_a_panels(a, ap, first_panel, k0, kc):
         pack_a_copy(a, ap, first_panel, k0, kc)
 
 
-@jit
+@jit_internal
 def _pack_a_transposed(a, ap, first_panel, k0, kc):
     """pack_a_copy for a unit stride down a's columns (a = x.T): one pass along each row of x.
 
@@ -232,7 +230,7 @@ def _pack_a_transposed(a, ap, first_panel, k0, kc):
                 dst[i] = src[r] if r_first + r < rows else 0
 
 
-@jit
+@jit_internal
 def pack_a_rows(a, a2, a_code, ap, first_panel, k0, kc):
     """pack_a_panels of op(a): the transform applied row by row (contiguous reads of dy and y)."""
     if a_code == IDENTITY:

@@ -9,7 +9,7 @@ import math
 
 from numba import int64, prange
 
-from mark1.kernels.cpu._jit import jit, jit_inline, per_dtype, readonly, typed
+from mark1.kernels.cpu._jit import jit_inline, jit_internal, per_dtype, readonly, typed
 from mark1.kernels.cpu.expmath import exp_any
 
 
@@ -52,7 +52,7 @@ def _softmax_backward(y, dy, out):
             out[i, j] = y[i, j] * (dy[i, j] - dot)
 
 
-@jit  # not inlined at numba-IR level: that confuses numba's detection of the `total +=` reduction
+@jit_internal  # not inlined at numba-IR level: that confuses numba's detection of the `total +=` reduction
 def _cross_entropy_row(logits, labels, grad, i, inv_m):
     """grad[i] = (softmax(z_i) - onehot)/m; returns logsumexp(z_i) - z_i[label_i] (as float64).
 
