@@ -65,9 +65,13 @@ def pack_b_copy(b, bp, q_lo, q_hi, k_lo, k_hi):
                 src = unit_stride(b[k, c0:c0 + width])  # typed contiguous: LLVM vectorises the loop as such
                 if width < nr:  # cut by b's last column (every row of a narrow B): one masked load
                     copy_run_padded(dst, src, width, nr)
-                    continue
-                for j in range(width):
-                    dst[j] = src[j]
+                elif nr == NR_F32 and bp.itemsize == 4:  # a full panel row: one vector copy, no loop
+                    copy_run(dst, src, NR_F32)
+                elif nr == NR_F64 and bp.itemsize == 8:
+                    copy_run(dst, src, NR_F64)
+                else:  # a full narrow-N row
+                    for j in range(width):
+                        dst[j] = src[j]
             p += 1
             if p == kc_max:
                 kb, p = kb + 1, 0
