@@ -29,10 +29,13 @@ from mark1.kernels.cpu._intrinsics import ALIGN_PAD, aligned_view, prefetch_for_
 from mark1.kernels.cpu._jit import FASTMATH, IDENTITY, cdiv, jit_inline, jit_internal, per_dtype, readonly, renamed
 from mark1.kernels.cpu.epilogue import activate_block
 from mark1.kernels.cpu.microkernel import (
+    SHORT_ROWS,
     register_narrow_tile_masked,
+    register_narrow_tile_masked_short,
     register_narrow_tile_strided_a_masked,
     register_tile,
     register_tile_masked,
+    register_tile_masked_short,
     register_tile_strided_a_masked,
     tile_width,
 )
@@ -93,8 +96,23 @@ def _micro_tile_out_impl(kc, a, b, out, i0, j0, accumulate):
 @jit_internal
 def _edge_tile(kc, av, panel, out, i0, j0, accumulate, mi, nj):
     """A full-width tile cut by out's last rows or columns (not inlined: the hot loop measured 5% slower at
-    512^3 with the masked tile inlined beside the plain one)."""
-    register_tile_masked(kc, av, panel, out, i0, j0, accumulate, mi, nj)
+    512^3 with the masked tile inlined beside the plain one). A panel of at most a third of MR rows runs a
+    tile of that height: the 4 rows a batch of 256, 1024 or 4096 leaves cost a 12-row tile's FMAs before.
+    (Not also a two-thirds tile for the 8 rows of a batch of 128 or 512: each tile costs a first fit ~0.05 s
+    of compiling, and it saves a third of a panel where this one saves two thirds.)"""
+    if mi <= SHORT_ROWS:
+        register_tile_masked_short(kc, av, panel, out, i0, j0, accumulate, mi, nj)
+    else:
+        register_tile_masked(kc, av, panel, out, i0, j0, accumulate, mi, nj)
+
+
+@jit_internal
+def _edge_tile_narrow(kc, av, panel, out, i0, j0, accumulate, mi, nj):
+    """_edge_tile of the narrow-N (one vector) width, for a partial row panel."""
+    if mi <= SHORT_ROWS:
+        register_narrow_tile_masked_short(kc, av, panel, out, i0, j0, accumulate, mi, nj)
+    else:
+        register_narrow_tile_masked(kc, av, panel, out, i0, j0, accumulate, mi, nj)
 
 
 @jit_internal
@@ -261,7 +279,10 @@ def _task(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col
                                 prefetch_to_l2(a, r, k0 + kc + p)
                         call += 1
                     if nr != full:  # the narrow-N path: one vector per row
-                        register_narrow_tile_masked(kc, apanel, panel, out, i0, j0, kb > 0, mi, nj)
+                        if mi == MR:
+                            register_narrow_tile_masked(kc, apanel, panel, out, i0, j0, kb > 0, mi, nj)
+                        else:  # the partial last row panel
+                            _edge_tile_narrow(kc, apanel, panel, out, i0, j0, kb > 0, mi, nj)
                     elif not INPLACE and mi == MR and nj == nr:  # (INPLACE packs only a partial panel)
                         for i in range(MR):
                             prefetch_for_write(out, i0 + i, j0)

@@ -241,6 +241,15 @@ register_tile_strided_a_masked = intrinsic(
     _tile_intrinsic(None, "register_tile_strided_a_masked", strided_a=True, masked=True))
 
 
+# The last, partial row panel (a batch of 256 leaves 4 rows of 12-row panels): a tile of a third of MR rows
+# over the zero-padded packed panel, so 4 rows cost 4 rows of FMAs, not 12 (gemm._edge_tile)
+SHORT_ROWS = max(1, PARAMS.mr // 3)
+register_tile_masked_short = intrinsic(
+    _tile_intrinsic(None, "register_tile_masked_short", masked=True, rows=SHORT_ROWS))
+register_narrow_tile_masked_short = intrinsic(
+    _tile_intrinsic(1, "register_narrow_tile_masked_short", masked=True, rows=SHORT_ROWS))
+
+
 # A gathered from MR rows of one flat array (a[starts[i] + p]): the wide-row dW of a stride-1 convolution reads
 # its im2col rows where they lie in the padded image, so they are never packed. Full and narrow widths.
 register_tile_row_table = intrinsic(_tile_intrinsic(None, "register_tile_row_table", row_table=True))

@@ -63,15 +63,14 @@ def pack_b_copy(b, bp, q_lo, q_hi, k_lo, k_hi):
                 width = min(nr, cols - c0)
                 dst = bp[kb, q, p]
                 src = unit_stride(b[k, c0:c0 + width])  # typed contiguous: LLVM vectorises the loop as such
-                if width < nr:  # cut by b's last column (every row of a narrow B): one masked load
-                    copy_run_padded(dst, src, width, nr)
-                elif nr == NR_F32 and bp.itemsize == 4:  # a full panel row: one vector copy, no loop
+                # one vector copy per panel row, no loop: a full-width row as one NR-wide run, a narrow-N or
+                # cut one (b's last columns) as a masked load and store (W 784x128: 14.3 -> 11.3 us)
+                if width == NR_F32 and bp.itemsize == 4:
                     copy_run(dst, src, NR_F32)
-                elif nr == NR_F64 and bp.itemsize == 8:
+                elif width == NR_F64 and bp.itemsize == 8:
                     copy_run(dst, src, NR_F64)
-                else:  # a full narrow-N row
-                    for j in range(width):
-                        dst[j] = src[j]
+                else:
+                    copy_run_padded(dst, src, width, nr)
             p += 1
             if p == kc_max:
                 kb, p = kb + 1, 0
