@@ -29,6 +29,7 @@ class Module:
         return []
 
     def zero_grad(self) -> None:
+        """Every parameter's .grad reads as zeros (a read-only zero array: Parameter.zero_grad says why)."""
         for p in self.parameters():
             p.zero_grad()
 

@@ -32,6 +32,7 @@ class Optimizer:
         ]
 
     def zero_grad(self) -> None:
+        """Every parameter's .grad reads as zeros (a read-only zero array: Parameter.zero_grad says why)."""
         for p in self.params:
             p.zero_grad()
 
