@@ -226,11 +226,10 @@ def _pack_a_transposed(a, ap, first_panel, k0, kc):
         src = a[r_first:, k0 + p]  # contiguous: the row k0 + p of x
         for local in range(full):
             copy_run(ap[local, p], src[local * MR:], MR)  # one vector move (numba's scalar copies: 1.9x slower)
-        for local in range(full, panels):
-            dst = ap[local, p]
-            for i in range(mr):
-                r = local * mr + i
-                dst[i] = src[r] if r_first + r < rows else 0
+        for local in range(full, panels):  # the partial last panel: one masked copy, zeros past a's rows
+            r = local * mr
+            height = max(0, min(mr, rows - r_first - r))
+            copy_run_padded(ap[local, p], unit_stride(src[r:r + height]), height, mr)
 
 
 @jit_internal
