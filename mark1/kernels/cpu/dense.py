@@ -8,6 +8,7 @@ import numpy as np
 
 from mark1.kernels.cpu import few_rows, gemm_pooled, workers
 from mark1.kernels.cpu import gemm as kernels
+from mark1.kernels.cpu._intrinsics import ALIGN_PAD
 from mark1.kernels.cpu._jit import ACTIVATION_CODES, IDENTITY, PerDtype
 from mark1.threads import kernel_threads
 
@@ -29,7 +30,7 @@ def workspace(depth: int, cols: int, dtype: np.dtype) -> np.ndarray:
     6.7 ms with `out=` given and NumPy's 5.9 (OpenBLAS keeps its buffers). Held per thread because two
     Python threads may multiply at once; at most WORKSPACE_MAX_BYTES per thread and dtype.
     """
-    need = (depth + depth // kernels.KC + 1) * (cols + kernels.NR_F32) + 16  # >= gemm.plan's (ALIGN_PAD)
+    need = (depth + depth // kernels.KC + 1) * (cols + kernels.NR_F32) + ALIGN_PAD  # >= gemm.plan's buffer
     if not WORKSPACE_MIN_BYTES <= need * dtype.itemsize <= WORKSPACE_MAX_BYTES:
         return _NO_ARRAY[dtype]
     held = _WORKSPACES.__dict__
