@@ -21,6 +21,7 @@ SYSFS_CPU = Path("/sys/devices/system/cpu")
 
 AVX512_KERNEL_FLAGS = frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq"})  # what the avx512 path emits
 AVX2_KERNEL_FLAGS = frozenset({"avx2", "fma"})
+CPUFREQ_MAX = "cpuinfo_max_freq"  # the one sysfs file that states the maximum clock
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def _sysconf_caches() -> dict[str, int]:
 
 def read_max_mhz(cpu_root: Path = SYSFS_CPU) -> float | None:
     try:
-        return int((cpu_root / "cpu0" / "cpufreq" / "cpuinfo_max_freq").read_text()) / 1000
+        return int((cpu_root / "cpu0" / "cpufreq" / CPUFREQ_MAX).read_text()) / 1000
     except (OSError, ValueError):
         return None
 
@@ -211,7 +212,7 @@ def detect(cpuinfo_text: str, cpu_root: Path = SYSFS_CPU, cores: int | None = No
         cores_fact = Fact(cores, "given")
     max_mhz = read_max_mhz(cpu_root)
     if max_mhz is not None:
-        mhz = Fact(max_mhz, f"{cpu_root}/cpu0/cpufreq/cpuinfo_max_freq")
+        mhz = Fact(max_mhz, f"{cpu_root}/cpu0/cpufreq/{CPUFREQ_MAX}")
     elif "cpu MHz max" in info:
         mhz = Fact(float(info["cpu MHz max"]), "/proc/cpuinfo 'cpu MHz' (current clock; no cpufreq max exposed)")
     elif match := re.search(r"@\s*([\d.]+)\s*GHz", info.get("model name", "")):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ EXPECTED = {
     "zen4": ("avx512", 32, 32 << 10, 1 << 20, 2600.1, "current clock"),
     "intel-spr": ("avx512", 64, 48 << 10, 2 << 20, 3800.0, "cpuinfo_max_freq"),
     "kvm-xeon-amx": ("avx512", 64, 48 << 10, 2 << 20, 2599.998, "current clock"),
+    "kvm-zen5": ("avx512", 64, 48 << 10, 1 << 20, 2695.948, "current clock"),
     "intel-skylake-avx2": ("avx2", 32, 32 << 10, 256 << 10, 4000.0, "cpuinfo_max_freq"),
     "no-max-clock": ("avx512", 64, None, None, None, "unknown"),
 }
@@ -49,6 +51,12 @@ def test_zen4_is_named_and_its_512_bit_fma_counted_as_two_halves(tmp_path):
     facts = sample("zen4", tmp_path)
     assert facts.core_name.value == "Zen 4"
     assert "two halves" in facts.fp32_flop_per_cycle.source
+
+
+def test_zen5_counts_its_two_full_width_512_bit_fma_units(tmp_path):
+    facts = sample("kvm-zen5", tmp_path)   # a 2-vCPU KVM guest of an EPYC 9005 (family 0x1a model 0x02)
+    assert facts.core_name.value == "Zen 5 (server/desktop)"
+    assert "2 x 512-bit FMA" in facts.fp32_flop_per_cycle.source
 
 
 def test_unknown_cpu_says_so_instead_of_guessing(tmp_path):
@@ -102,6 +110,31 @@ def test_bench_peak_uses_the_real_fma_throughput(name, gflops, tmp_path, monkeyp
         assert peak["flop_per_s"] == pytest.approx(gflops * 1e9) and "two halves" in peak["formula"]
 
 
+@pytest.mark.parametrize(("name", "expected_mhz"), [("zen4", 3900.0), ("zen1", 2550.0), ("no-max-clock", 3900.0)])
+def test_bench_peak_prefers_a_measured_clock_to_a_current_one(name, expected_mhz, tmp_path, monkeypatch):
+    """A VM's 'cpu MHz' is its base clock: the measured one wins, but never over cpufreq's stated maximum."""
+    from mark1.bench import machine
+
+    facts = sample(name, tmp_path)
+    monkeypatch.setattr(machine, "cpu_facts", lambda: facts)
+    monkeypatch.setattr(machine, "cpu_count", lambda: 2)
+    peak = machine.cpu_peak(measured_mhz=3900.0)
+    assert peak["mhz"] == expected_mhz
+    if expected_mhz == 3900.0:
+        assert peak["mhz_source"].startswith("measured: ") and peak["mhz_source"] in peak["formula"]
+        assert peak["reported_mhz"] == facts.max_mhz.value
+    if facts.fp32_flop_per_cycle.value is not None:
+        assert peak["flop_per_s"] == pytest.approx(2 * expected_mhz * 1e6 * facts.fp32_flop_per_cycle.value)
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="the clock chain is timed on x86-64 only")
+def test_measured_clock_is_a_plausible_frequency():
+    from mark1.bench import machine
+
+    mhz = machine.measure_cpu_clock(2, iterations=2_000_000, repeat=3)
+    assert 300 < mhz < 8000   # any x86-64 core ever sold; a shortened chain would read as several times more
+
+
 @pytest.mark.skipif(not {"avx2", "fma"} <= cpu_facts().flags, reason="this CPU cannot run the avx2 path")
 def test_forced_avx2_path_retargets_numba_in_a_fresh_process():
     import os
@@ -114,3 +147,20 @@ def test_forced_avx2_path_retargets_numba_in_a_fresh_process():
                           env={**os.environ, "MARK1_ISA": "avx2"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["haswell", "avx2", "16"]
+
+
+@pytest.mark.parametrize(("name", "slug"), [("kvm-zen5", "amd-epyc-zen-5-avx512-2c"),
+                                            ("zen4", "amd-epyc-9r14-96-core-zen-4-avx512-2c"),
+                                            ("zen1", "amd-epyc-7551-32-core-zen-avx2-2c"),
+                                            ("kvm-xeon-amx", "intel-xeon-sapphire-rapids-class-avx512-2c"),
+                                            ("intel-skylake-avx2", "intel-core-i7-6700-avx2-2c")])
+def test_results_file_names_tell_cores_apart(name, slug, tmp_path, monkeypatch):
+    """VMs report 'AMD EPYC' for every Zen: the core's name keeps a Zen 4's and a Zen 5's results apart."""
+    from mark1.bench import machine
+
+    facts = sample(name, tmp_path)
+    monkeypatch.setattr(machine, "cpu_facts", lambda: facts)
+    monkeypatch.setattr(machine, "cpu_model", lambda: facts.model_name)
+    monkeypatch.setattr(machine, "cpu_count", lambda: 2)
+    monkeypatch.setattr(machine, "gpu_info", lambda: None)
+    assert machine.machine_slug() == slug

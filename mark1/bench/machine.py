@@ -19,7 +19,7 @@ from functools import cache
 
 import numpy as np
 
-from mark1.hardware import cpu_count, cpu_facts, cpu_model
+from mark1.hardware import CPUFREQ_MAX, Fact, cpu_count, cpu_facts, cpu_model
 
 COPY_BYTES = 256 * 2**20   # far larger than any cache, so the copy measures DRAM (HBM) bandwidth
 
@@ -42,19 +42,24 @@ GPU_FP32_TFLOPS: tuple[tuple[str, float, str], ...] = (
 )
 
 
-def cpu_peak(threads: int | None = None) -> dict:
+def cpu_peak(threads: int | None = None, measured_mhz: float | None = None) -> dict:
     """Theoretical fp32 FLOP/s of the cores the contenders may use (min(threads, CPUs)), formula spelled out.
 
     FLOP per cycle per core comes from mark1.hardware's table of FMA datapaths (Zen 4: 32, a 512-bit FMA
-    being two 256-bit halves; Sapphire Rapids: 64); the clock from cpufreq's cpuinfo_max_freq, else
-    /proc/cpuinfo's current 'cpu MHz' (then a turbo clock can put a fraction of peak above 100%). A CPU not in
-    the table, or with no clock anywhere, has no peak: flop_per_s is None and the formula says why.
+    being two 256-bit halves; Sapphire Rapids: 64); the clock from cpufreq's cpuinfo_max_freq, else the
+    `measured_mhz` the caller passes (measure_cpu_clock: what the cores run at under load), else /proc/cpuinfo's
+    'cpu MHz' (in a VM the base clock: turbo then puts a fraction of peak above 100%). A CPU not in the table,
+    or with no clock anywhere, has no peak: flop_per_s is None and the formula says why.
     """
     facts = cpu_facts()
     cores = min(threads or cpu_count(), cpu_count())   # --threads 1 on 16 CPUs can reach one core's peak
     flop, mhz = facts.fp32_flop_per_cycle, facts.max_mhz
     out = {"cores": cores, "mhz": mhz.value, "mhz_source": mhz.source, "flop_per_cycle": flop.value,
            "flop_per_cycle_source": flop.source, "isa": facts.isa}
+    if measured_mhz and CPUFREQ_MAX not in mhz.source:
+        reported = f"; /proc/cpuinfo says {mhz.value:.0f}" if mhz.value else ""
+        mhz = Fact(measured_mhz, f"measured: {CLOCK_METHOD}{reported}")
+        out.update(mhz=mhz.value, mhz_source=mhz.source, reported_mhz=facts.max_mhz.value)
     if flop.value is None or mhz.value is None:
         missing = [f"FLOP/cycle {flop.source}"] * (flop.value is None) + [f"clock {mhz.source}"] * (mhz.value is None)
         return {**out, "flop_per_s": None, "formula": "unknown: " + "; ".join(missing)}
@@ -125,16 +130,27 @@ def memory_bytes() -> int | None:
         return None
 
 
+def _core_tag() -> str:
+    """'-zen-5' for "Zen 5 (server/desktop)", '-sapphire-rapids-class' for "Sapphire Rapids class (AMX)": the
+    core's name before any qualifier, empty where the table does not know it or the model name says it."""
+    name = cpu_facts().core_name.value
+    if not name or name.lower().startswith(("amd ", "intel ")):
+        return ""
+    tag = _slug(re.split(r" \(| /", name)[0])
+    return "" if tag in _slug(cpu_model()) else f"-{tag}"
+
+
 def _slug(text: str) -> str:
     text = re.sub(r"\((r|tm)\)|\bcpu\b|\bprocessor\b|@.*$", "", text, flags=re.I)
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def machine_slug() -> str:
-    """File-name-safe, hostname-free: CPU model, the kernel path it runs (two CPUs that report one model name,
-    as VMs often do, still differ there) and core count, plus the GPU's name where there is one."""
+    """File-name-safe, hostname-free: CPU model, the core where mark1's table names it and the kernel path it
+    runs (VMs often report one model name, 'AMD EPYC', for Zen 1 to Zen 5), and core count, plus the GPU's
+    name where there is one: amd-epyc-zen-5-avx512-2c."""
     gpu = gpu_info()
-    slug = f"{_slug(cpu_model())}-{cpu_facts().isa}-{cpu_count()}c"
+    slug = f"{_slug(cpu_model())}{_core_tag()}-{cpu_facts().isa}-{cpu_count()}c"
     return f"{slug}_{_slug(gpu['name'])}" if gpu else slug
 
 
@@ -275,3 +291,38 @@ def measure_gpu_bandwidth(repeat: int = 5, nbytes: int | None = None) -> dict:
         times.append(cupy.cuda.get_elapsed_time(start, end) / 1e3)
     return {"bytes_per_s": 2 * src.nbytes / min(times), "method": "cupy device copy (CUDA events)",
             "array_bytes": src.nbytes}
+
+
+CLOCK_METHOD = "a dependent xor+add chain (2 cycles an iteration on any x86-64 core) on every thread at once"
+
+
+def measure_cpu_clock(threads: int, iterations: int = 20_000_000, repeat: int = 5) -> float | None:
+    """The clock the cores run at under load, in MHz: each of `threads` threads runs a chain of dependent
+    integer xor+add (one cycle each on every x86-64 core, so two a step, whatever the turbo state), and the
+    fastest of `repeat` runs counts. For a VM that exposes no cpufreq maximum, where 'cpu MHz' is the base
+    clock. None on another architecture or without numba."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return None
+    try:
+        chains = _clock_chains()
+    except ImportError:
+        return None
+    out = np.zeros(max(1, threads), np.uint64)
+    chains(1000, out)  # JIT
+    best = min(_timed(lambda: chains(iterations, out)) for _ in range(repeat))
+    return 2 * iterations / best / 1e6
+
+
+@cache
+def _clock_chains():
+    import numba
+
+    @numba.njit(parallel=True)
+    def chains(n, out):
+        for t in numba.prange(out.size):
+            x = np.uint64(t + 1)
+            for i in range(n):  # LLVM unrolls it but cannot shorten the chain: xor and add do not reassociate
+                x = (x ^ np.uint64(i)) + np.uint64(0x9E3779B97F4A7C15)
+            out[t] = x
+
+    return chains
