@@ -9,7 +9,7 @@ from importlib import metadata
 
 from mark1 import cache
 from mark1.backends import PRIORITY, backend_module, unavailable_reason
-from mark1.hardware import CpuFacts, cpu_count, cpu_facts, cpu_model
+from mark1.hardware import CPUFREQ_MAX, CpuFacts, cpu_count, cpu_facts, cpu_model
 
 PACKAGES = ("numpy", "numba", "numba-cuda", "cupy-cuda13x", "scipy", "torch")
 
@@ -76,7 +76,9 @@ def cpu_lines(facts: CpuFacts, kernels: dict) -> list[str]:
         lines.append(f"  {label:<20} {_fmt_bytes(fact.value)} ({fact.source})")
     mhz = facts.max_mhz
     lines.append(f"  cores                {facts.cores.value} ({facts.cores.source})")
-    lines.append(f"  max clock            {'unknown' if mhz.value is None else f'{mhz.value:.0f} MHz'} ({mhz.source})")
+    measured = "" if CPUFREQ_MAX in mhz.source else "; mark1 bench measures the clock under load"
+    lines.append(f"  max clock            {'unknown' if mhz.value is None else f'{mhz.value:.0f} MHz'} "
+                 f"({mhz.source}{measured})")
     if "unavailable" in kernels:
         lines.append(f"  numba kernels        {kernels['unavailable']}")
     else:
