@@ -95,7 +95,7 @@ def conv2d_forward(x: Array, w: Array, b: Array, stride: Pair = 1, padding: Any 
     given = out is not None
     out = output(be, "conv2d_forward", out, shape, dtype)
     if given:
-        refuse_overlap(be, "conv2d_forward", out, x=x, w=w, b=b)
+        refuse_overlap(be, "conv2d_forward", out, ("x", "w", "b"), x, w, b)
     if out.size == 0:
         return out
     be.ops["conv2d_forward"](x, w, b, stride, pad, activation, out)

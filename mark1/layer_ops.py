@@ -40,7 +40,7 @@ def dense_forward(x: Array, w: Array, b: Array, activation: str = "identity", ou
     given = out is not None
     out = output(be, "dense_forward", out, (x.shape[0], w.shape[1]), dtype)
     if given:
-        refuse_overlap(be, "dense_forward", out, x=x, w=w, b=b)
+        refuse_overlap(be, "dense_forward", out, ("x", "w", "b"), x, w, b)
     if out.size == 0:
         return out
     if x.shape[1] == 0:  # no inputs: x @ w is all zeros; a zero column keeps the kernel's contract

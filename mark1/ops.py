@@ -63,7 +63,7 @@ def matmul(a: Array, b: Array, out: Array | None = None) -> Array:
         out = be.xp.empty((a.shape[0], b.shape[1]), dtype=dtype)
     else:
         out = output(be, "matmul", out, (a.shape[0], b.shape[1]), dtype)
-        refuse_overlap(be, "matmul", out, a=a, b=b)
+        refuse_overlap(be, "matmul", out, ("a", "b"), a, b)
     if out.size == 0:
         return out
     if a.shape[1] == 0:

@@ -81,7 +81,11 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
     # below the kernel's serial threshold (gemm.thresholds() changes it in tests) its single-threaded twin
     # runs, planned for one thread
     serial = work < kernel.serial_below and not PerDtype.always_threaded
-    kernel.run(serial, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, 1 if serial else kernel_threads(), ws)
+    threads = 1 if serial else kernel_threads()
+    if fused:
+        kernel.run(serial, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, ws)
+    else:  # the plain kernel's five arguments (gemm._gemm_packed_plain: why)
+        kernel.run(serial, a, b, out, threads, ws)
 
 
 def _unit_rows(x) -> bool:

@@ -163,6 +163,16 @@ def _work(a, a2, a_code, b, *rest):
     return a.shape[0] * a.shape[1] * b.shape[1]
 
 
+def _plain_signature(t):
+    # a, b, out (C-contiguous), threads, workspace
+    a = readonly(t, 2)
+    return (a, a, t[:, ::1], int64, t[::1])
+
+
+def _plain_work(a, b, *rest):
+    return a.shape[0] * a.shape[1] * b.shape[1]
+
+
 # replaced per variant (see _jit.renamed): numba prunes `if FUSED:` branches before typing them, so each
 # variant compiles only its own code, on first use
 FUSED = True
@@ -316,28 +326,38 @@ def plan(a, b, out, threads, in_place, ws):
 def _gemm_packed(a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, ws):
     """out = act(op(a) @ op(b) + bias); colsum += column sums of op(b) when colsum is non-empty.
 
-    op(x) = x * act'(x2) for x_code != IDENTITY, else x. a (M, K), b (K, N), out (M, N), K >= 1. The plain
-    variant (FUSED False) ignores a2, b2, the codes, bias, act and colsum.
+    op(x) = x * act'(x2) for x_code != IDENTITY, else x. a (M, K), b (K, N), out (M, N), K >= 1.
     Two parallel regions: pack all of op(b), in chunks of rows; then each task packs its rows of op(a) per K
     block and runs the micro-kernel over its tiles, adding bias and activation to each tile after its last K block.
-    (gemm_pooled.py runs the same two steps as jobs for mark1's workers.)
+    (gemm_pooled.py runs the same two steps as jobs for mark1's workers; _gemm_packed_plain is out = a @ b.)
     """
     bp, col_panels, row_tasks, col_tasks, kc_max = plan(a, b, out, threads, INPLACE, ws)
     depth = b.shape[0]
     chunks = pack_chunks(depth)
     q_lo, q_hi = chunk_rows(0, 1, col_panels)  # all panels, as computed values (see packing.chunk_rows)
-    if FUSED:  # column sums per chunk of rows, added up after (chunks of rows share columns)
-        partial = np.empty((chunks, colsum.size), out.dtype)
-        for c in prange(chunks):
-            k_lo, k_hi = chunk_rows(c, chunks, depth)
-            pack_b_panels(b, b2, b_code, bp, q_lo, q_hi, k_lo, k_hi, partial[c])
-        add_partial_sums(colsum, partial)
-    else:
-        for c in prange(chunks):
-            k_lo, k_hi = chunk_rows(c, chunks, depth)
-            pack_b_copy(b, bp, q_lo, q_hi, k_lo, k_hi)
+    partial = np.empty((chunks, colsum.size), out.dtype)  # column sums per chunk of rows, added up after
+    for c in prange(chunks):
+        k_lo, k_hi = chunk_rows(c, chunks, depth)
+        pack_b_panels(b, b2, b_code, bp, q_lo, q_hi, k_lo, k_hi, partial[c])
+    add_partial_sums(colsum, partial)
     for task in prange(row_tasks * col_tasks):
         TASK(a, a2, a_code, b, b2, b_code, out, bias, act, bp, task, row_tasks, col_tasks, kc_max)
+
+
+def _gemm_packed_plain(a, b, out, threads, ws):
+    """out = a @ b: _gemm_packed's two regions with no transform, bias, activation or column sums, behind five
+    arguments instead of twelve. numba's dispatcher types every argument of every call, ~0.035 us apiece:
+    0.25 us of the 6 us that `m1.matmul` takes for 256x64 . 64x10."""
+    bp, col_panels, row_tasks, col_tasks, kc_max = plan(a, b, out, threads, INPLACE, ws)
+    depth = b.shape[0]
+    chunks = pack_chunks(depth)
+    q_lo, q_hi = chunk_rows(0, 1, col_panels)
+    for c in prange(chunks):
+        k_lo, k_hi = chunk_rows(c, chunks, depth)
+        pack_b_copy(b, bp, q_lo, q_hi, k_lo, k_hi)
+    none = ws[:0]  # the task's bias: never read without FUSED
+    for task in prange(row_tasks * col_tasks):
+        TASK(a, a, IDENTITY, b, b, IDENTITY, out, none, IDENTITY, bp, task, row_tasks, col_tasks, kc_max)
 
 
 def reads_a_in_place(a, a_code: int, cols: int) -> bool:
@@ -363,8 +383,13 @@ def reads_a_in_place(a, a_code: int, cols: int) -> bool:
 def _packed_kernel(fused: bool, in_place: bool):
     suffix = variant_suffix(fused, in_place)
     task = jit_internal(renamed(_task, suffix, FUSED=fused, INPLACE=in_place))
-    kernel = renamed(_gemm_packed, suffix, FUSED=fused, INPLACE=in_place, TASK=task)
-    kernel = per_dtype(_signature, dtype_arg=6, parallel=True, work=_work, serial_below=SERIAL_WORK)(kernel)
+    if fused:
+        kernel = renamed(_gemm_packed, suffix, FUSED=fused, INPLACE=in_place, TASK=task)
+        kernel = per_dtype(_signature, dtype_arg=6, parallel=True, work=_work, serial_below=SERIAL_WORK)(kernel)
+    else:  # kernel.run(serial, a, b, out, threads, ws)
+        kernel = renamed(_gemm_packed_plain, suffix.replace("_plain", ""), INPLACE=in_place, TASK=task)
+        kernel = per_dtype(_plain_signature, dtype_arg=2, parallel=True, work=_plain_work,
+                           serial_below=SERIAL_WORK)(kernel)
     kernel.task = task
     return kernel
 
