@@ -36,7 +36,7 @@ jit = njit(**JIT)
 jit_inline = njit(**INLINE)
 # A helper only numba code calls: no CPython wrapper (the argument unboxing numba would otherwise compile
 # for each), a few tens of ms of a first fit's compiling apiece.
-jit_internal = njit(**JIT, no_cpython_wrapper=True)
+jit_internal = njit(**JIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 
 # Activation codes: the kernels take an int (not the string) so one compiled kernel serves all four.
 IDENTITY, SIGMOID, TANH, RELU = 0, 1, 2, 3
