@@ -27,7 +27,8 @@ import numpy as np
 from numba import int64, prange
 
 from mark1.kernels.cpu import gemm as _gemm
-from mark1.kernels.cpu._jit import IDENTITY, cdiv, jit_inline, per_dtype, readonly, renamed, typed
+from mark1.kernels.cpu._intrinsics import copy_run, gather_run, unit_stride
+from mark1.kernels.cpu._jit import IDENTITY, cdiv, jit_inline, jit_internal, per_dtype, readonly, renamed, typed
 from mark1.kernels.cpu.epilogue import activate_block
 from mark1.kernels.cpu.expmath import activation_slope
 from mark1.kernels.cpu.microkernel import (
@@ -39,6 +40,7 @@ from mark1.kernels.cpu.microkernel import (
 from mark1.kernels.cpu.params import PARAMS
 
 MR, NR_F32, NR_F64 = _gemm.MR, _gemm.NR_F32, _gemm.NR_F64  # per-ISA values live in gemm.py
+HALF_F32, HALF_F64 = NR_F32 // 2, NR_F64 // 2  # one vector of each dtype: a gather's width (_widen)
 SHORT_MR = PARAMS.short_mr
 TILE_HEIGHTS = tuple(sorted({MR, SHORT_MR}))  # the tile heights conv kernels come in (tile_rows picks one)
 KC = 256                 # depth of one packed block, as the GEMM (the B panel, KC x NR, stays in L1)
@@ -191,6 +193,62 @@ def _delta_row(dy_row, y_row, act, out):
             out[b] = dy_row[b] * activation_slope(y_row[b], act)
 
 
+@jit_internal
+def _widen(planes, wide_delta, sums, out_w, wp):
+    """wide_delta[a * wp + b, :C] = δ's pixel (a, b) over its C channels and sums += the same, from planes =
+    δ as (C, OH*OW) (one contiguous plane per channel).
+
+    By blocks of one vector of pixels: each channel's run of the block copied into a small block (one vector
+    load each), then each pixel's channels gathered from it (`gather_run`, a vector of channels at a time).
+    Read straight from the planes, a pixel's channels lie a plane apart (4 KiB for 32x32 images: one L1 set
+    for every channel), so the 32 lines of a 3->32 k3 layer's pixel evicted each other: the scalar
+    transposition took 41 of a 51 us image (2.65 of 3.29 ms of dW at batch 64 on one thread, the register
+    tiles 0.63), gathers straight from the planes 37."""
+    channels, pixels = planes.shape
+    half = (NR_F32 if wide_delta.itemsize == 4 else NR_F64) // 2
+    full = channels - channels % half
+    if full == 0:  # fewer channels than a vector: their lines share L1's sets without evicting each other
+        a, col = 0, 0
+        for p in range(pixels):
+            row = wide_delta[a * wp + col]
+            col += 1
+            if col == out_w:
+                a, col = a + 1, 0
+            for o in range(channels):
+                d = planes[o, p]
+                row[o] = d
+                sums[o] += d
+        return
+    block = np.empty((channels, half), wide_delta.dtype)
+    columns = block.T  # (pixel in the block, channel): channels `half` elements apart
+    for p0 in range(0, pixels, half):
+        m = min(half, pixels - p0)
+        for o in range(channels):
+            run = unit_stride(planes[o, p0:p0 + m])
+            if m == half and wide_delta.itemsize == 4:  # one vector load and store
+                copy_run(block[o], run, HALF_F32)
+            elif m == half:
+                copy_run(block[o], run, HALF_F64)
+            else:
+                for b in range(m):
+                    block[o, b] = run[b]
+        a, col = p0 // out_w, p0 % out_w  # the block's first pixel (one division a block, not a pixel)
+        for b in range(m):
+            row = wide_delta[a * wp + col]
+            col += 1
+            if col == out_w:
+                a, col = a + 1, 0
+            for o0 in range(0, full, half):
+                if wide_delta.itemsize == 4:
+                    gather_run(row[o0:o0 + half], columns, b, o0, HALF_F32)
+                else:
+                    gather_run(row[o0:o0 + half], columns, b, o0, HALF_F64)
+            for o in range(full, channels):
+                row[o] = block[o, b]
+            for o in range(channels):
+                sums[o] += row[o]
+
+
 def _dx_signature(t):
     # y, dy (N, O, OH, OW), act, ap (panels over C*kh*kw, O, MR), bases (K,), dx (N, C, H, W), hp, wp, pt, pl,
     # tasks
@@ -281,10 +339,10 @@ def conv_wide_dw(xp, bases, y, dy, act, parts, db_parts, wp):
     and δ_n laid out wide as the B panel (zero in the thrown-away columns); db_parts[t] += Σ δ likewise.
 
     Per image, δ = dy·act'(y) is first formed row by row (contiguous, vectorised) into a per-task image (the
-    dx pass forms its own: no batch-sized δ is stored), then transposed into wide_delta pixel by pixel
-    within blocks of 16 pixels (each pixel's row of channels written whole). Measured on 3->32 k3 b64, one
-    thread: the channel-by-channel column writes missed L1 once per element, and reading y inside the
-    transposition (channels 4 KB apart) tripled it again: together 2.7 ms of a 3.6 ms dW."""
+    dx pass forms its own: no batch-sized δ is stored; dy itself for the identity), then gathered into
+    wide_delta pixel by pixel (_widen: each pixel's row of channels written whole). Measured on 3->32 k3
+    b64, one thread: the channel-by-channel column writes missed L1 once per element, and reading y inside
+    the transposition (channels 4 KB apart) tripled it again: together 2.7 ms of a 3.6 ms dW."""
     batch = xp.shape[0]
     channels, out_h, out_w = dy.shape[1], dy.shape[2], dy.shape[3]
     tasks, k_pad, o_pad = parts.shape
@@ -301,17 +359,13 @@ def conv_wide_dw(xp, bases, y, dy, act, parts, db_parts, wp):
         target = parts[task]
         sums = np.zeros(o_pad, parts.dtype)  # db, summed per channel in the transposition's order
         for n in range(task * batch // tasks, (task + 1) * batch // tasks):
-            for o in range(channels):
-                for a in range(out_h):
-                    _delta_row(dy[n, o, a], y[n, o, a], act, image_delta[o, a])
-            for a in range(out_h):
-                for b0 in range(0, out_w, 16):
-                    for b in range(b0, min(out_w, b0 + 16)):
-                        row = wide_delta[a * wp + b]
-                        for o in range(channels):
-                            d = image_delta[o, a, b]
-                            row[o] = d
-                            sums[o] += d
+            if act == IDENTITY:  # δ is dy itself
+                _widen(dy[n].reshape(channels, out_h * out_w), wide_delta, sums, out_w, wp)
+            else:
+                for o in range(channels):
+                    for a in range(out_h):
+                        _delta_row(dy[n, o, a], y[n, o, a], act, image_delta[o, a])
+                _widen(image_delta.reshape(channels, out_h * out_w), wide_delta, sums, out_w, wp)
             image = xp[n]
             for kb in range(k_blocks):
                 v0 = kb * kc_max
