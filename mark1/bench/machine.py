@@ -42,6 +42,11 @@ GPU_FP32_TFLOPS: tuple[tuple[str, float, str], ...] = (
 )
 
 
+def clock_is_stated() -> bool:
+    """Whether cpufreq states the maximum clock: then the peak uses it, and no clock need be measured."""
+    return CPUFREQ_MAX in cpu_facts().max_mhz.source
+
+
 def cpu_peak(threads: int | None = None, measured_mhz: float | None = None) -> dict:
     """Theoretical fp32 FLOP/s of the cores the contenders may use (min(threads, CPUs)), formula spelled out.
 
@@ -56,7 +61,7 @@ def cpu_peak(threads: int | None = None, measured_mhz: float | None = None) -> d
     flop, mhz = facts.fp32_flop_per_cycle, facts.max_mhz
     out = {"cores": cores, "mhz": mhz.value, "mhz_source": mhz.source, "flop_per_cycle": flop.value,
            "flop_per_cycle_source": flop.source, "isa": facts.isa}
-    if measured_mhz and CPUFREQ_MAX not in mhz.source:
+    if measured_mhz and not clock_is_stated():
         reported = f"; /proc/cpuinfo says {mhz.value:.0f}" if mhz.value else ""
         mhz = Fact(measured_mhz, f"measured: {CLOCK_METHOD}{reported}")
         out.update(mhz=mhz.value, mhz_source=mhz.source, reported_mhz=facts.max_mhz.value)

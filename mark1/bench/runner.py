@@ -127,7 +127,7 @@ def _measure_all(tasks, options: Options, peaks: dict, figures: list[dict], say:
 
 def measure_peaks(contenders: list[Contender], threads: int, copy_bytes: int | None = None) -> dict:
     cpu_bw = machine.measure_cpu_bandwidth(nbytes=copy_bytes)
-    clock = machine.measure_cpu_clock(threads)
+    clock = None if machine.clock_is_stated() else machine.measure_cpu_clock(threads)
     peaks = {"cpu": {**machine.cpu_peak(threads, measured_mhz=clock), "bytes_per_s": cpu_bw["bytes_per_s"],
                      "bandwidth_method": cpu_bw["method"], "bandwidth_all_methods_gbs": cpu_bw["all_methods"]},
              "gpu": None}

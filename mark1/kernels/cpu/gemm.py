@@ -159,18 +159,18 @@ def _signature(t):
     return (a, a, int64, a, a, int64, t[:, ::1], readonly(t, 1), int64, t[:], int64, t[::1])
 
 
-def _work(a, a2, a_code, b, *rest):
+def _plain_work(a, b, *rest):
     return a.shape[0] * a.shape[1] * b.shape[1]
+
+
+def _work(a, a2, a_code, b, *rest):
+    return _plain_work(a, b)
 
 
 def _plain_signature(t):
     # a, b, out (C-contiguous), threads, workspace
     a = readonly(t, 2)
     return (a, a, t[:, ::1], int64, t[::1])
-
-
-def _plain_work(a, b, *rest):
-    return a.shape[0] * a.shape[1] * b.shape[1]
 
 
 # replaced per variant (see _jit.renamed): numba prunes `if FUSED:` branches before typing them, so each
