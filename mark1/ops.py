@@ -55,18 +55,20 @@ def matmul(a: Array, b: Array, out: Array | None = None) -> Array:
     """C = A @ B for 2-D arrays; transposed and non-contiguous views are accepted."""
     be = get_backend()
     dtype = float_arrays(be, "matmul", ("a", "b"), a, b)
-    if a.ndim != 2 or b.ndim != 2:
-        raise ValueError(f"matmul: expects 2-D arrays, got a.shape={a.shape} and b.shape={b.shape}")
-    if a.shape[1] != b.shape[0]:
-        raise ValueError(f"matmul: a.shape={a.shape} and b.shape={b.shape} do not chain (a.shape[1] != b.shape[0])")
+    shape_a, shape_b = a.shape, b.shape  # (each .shape builds a tuple: read once on this per-call path)
+    if len(shape_a) != 2 or len(shape_b) != 2:
+        raise ValueError(f"matmul: expects 2-D arrays, got a.shape={shape_a} and b.shape={shape_b}")
+    rows, depth = shape_a
+    if depth != shape_b[0]:
+        raise ValueError(f"matmul: a.shape={shape_a} and b.shape={shape_b} do not chain (a.shape[1] != b.shape[0])")
     if out is None:
-        out = be.xp.empty((a.shape[0], b.shape[1]), dtype=dtype)
+        out = be.xp.empty((rows, shape_b[1]), dtype)
     else:
-        out = output(be, "matmul", out, (a.shape[0], b.shape[1]), dtype)
+        out = output(be, "matmul", out, (rows, shape_b[1]), dtype)
         refuse_overlap(be, "matmul", out, ("a", "b"), a, b)
-    if out.size == 0:
+    if rows == 0 or shape_b[1] == 0:
         return out
-    if a.shape[1] == 0:
+    if depth == 0:
         out.fill(0)
         return out
     be.ops["matmul"](a, b, out)
