@@ -23,6 +23,7 @@ from numba import njit
 from numba.extending import overload
 
 from mark1.cache import install_numba_locator
+from mark1.kernels.cpu import _lazy_codegen
 from mark1.kernels.cpu.params import PARAMS
 
 install_numba_locator()   # before the first @njit(cache=True) below and in every kernel module
@@ -34,9 +35,16 @@ INLINE = dict(JIT, inline="always")
 
 jit = njit(**JIT)
 jit_inline = njit(**INLINE)
-# A helper only numba code calls: no CPython wrapper (the argument unboxing numba would otherwise compile
-# for each), a few tens of ms of a first fit's compiling apiece.
-jit_internal = njit(**JIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+_jit_helper = njit(**JIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+_lazy_codegen.install()
+
+
+def jit_internal(func):
+    """A helper only numba code calls: no CPython wrapper (the argument unboxing numba would otherwise compile
+    for each: a few tens of ms of a first fit's compiling apiece) and no machine code of its own, only the
+    copies linked into its callers (_lazy_codegen: ~1 s of a first fit)."""
+    _lazy_codegen.register(func.__qualname__)
+    return _jit_helper(func)
 
 # Activation codes: the kernels take an int (not the string) so one compiled kernel serves all four.
 IDENTITY, SIGMOID, TANH, RELU = 0, 1, 2, 3
