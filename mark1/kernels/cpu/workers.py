@@ -14,7 +14,8 @@ number, so a late worker can never take a chunk of the next job) until none are 
 the chunks others took. The caller never waits for a worker to arrive: with every worker asleep it simply runs
 all chunks itself.
 After its last chunk a worker spins on `pause` for PAUSE_SECONDS, then keeps checking with a sched_yield
-between checks until SPIN_SECONDS, then sleeps on a futex; `run` wakes sleepers with one system call.
+between checks until SPIN_SECONDS (not while another thread is seen to want its core), then sleeps on a
+futex; `run` wakes sleepers with one system call.
 Jobs from a second Python thread, or from inside a task, find the pool busy and run their chunks on the
 calling thread. Linux on x86-64 only (futex, rdtsc); elsewhere AVAILABLE is False and callers keep numba's
 prange.
@@ -49,10 +50,19 @@ from mark1.threads import kernel_threads
 TASK_SIGNATURE = numba.types.void(numba.types.int64, numba.types.int64)  # task(params address, chunk)
 SPIN_SECONDS = 250e-6  # bridges the gaps between the kernels of one training step, then the worker sleeps
 # ... of which the first PAUSE_SECONDS spin on `pause` alone; after that each check yields the core
-# (sched_yield) to any other runnable thread: OpenBLAS's idle workers spin yielding for ~0.1 s after every
-# NumPy product, and a worker spinning without yielding on the same core kept them (and so numpy.matmul)
-# off it for a whole time slice.
+# (sched_yield) to any other runnable thread: a worker spinning without yielding on the same core kept
+# OpenBLAS's workers (and so numpy.matmul) off it for a whole time slice.
 PAUSE_SECONDS = 3e-6
+# But OpenBLAS's idle worker spins for ~0.1 s after every NumPy product without yielding (strace shows no
+# sched_yield), and each yield handed it the core until the next scheduler tick (4 ms at HZ=250): with
+# m1.matmul and numpy.matmul alternating, the worker got 2 of 113 ticks of CPU and m1.matmul ran at one
+# thread's speed (1.65-1.74x its time alone, 256x784 . 784x128 on the Xeon). So a yield that returns
+# CONTENDED_SECONDS late makes the worker sleep as soon as it is idle, for the next CONTENDED_FOR spin
+# periods: woken by the next job's futex call it gets its share of the core (1.15-1.2x alone). Not shorter:
+# at 20 us yields inside a training step (numba's TBB workers, the caller sharing the core) counted as
+# contended and the step lost 3-5% to wake-ups; a hand-off to a non-yielding spinner lasts until a tick.
+CONTENDED_SECONDS = 500e-6
+CONTENDED_FOR = 40  # spin periods (10 ms)
 # control block slots, one 64-byte line each (int64 indices)
 SEQ, CLAIM, DONE, TASK, PARAMS, LIMIT, SLEEPERS, BUSY, SYSCALL = (8 * k for k in range(9))
 CONTROL_SIZE = 8 * 9
@@ -93,22 +103,28 @@ def _claim_and_run(control, seq, from_front):
 
 
 @jit
-def serve(control, worker, pause_cycles, spin_cycles):
+def serve(control, worker, pause_cycles, spin_cycles, contended_cycles):
     """A worker's whole life: take part in every job while worker < LIMIT; spin, then sleep, when idle."""
     seen = load_acquire(control, SEQ)
     last = cycle_counter()
+    contended_until = last  # while this is ahead, another thread wants this core: sleep instead of yielding
     word = control.ctypes.data + SEQ * 8
     while True:  # a daemon thread: it ends with the process
         seq = load_acquire(control, SEQ)
+        now = cycle_counter()
         if seq != seen:
             seen = seq
             if worker < load_acquire(control, LIMIT):
                 _claim_and_run(control, seq, False)
             last = cycle_counter()
-        elif cycle_counter() - last < pause_cycles:
+        elif now - last < pause_cycles:
             cpu_pause()
-        elif cycle_counter() - last < spin_cycles:
+        elif now - last < spin_cycles and now >= contended_until:
             call_syscall(control[SYSCALL], SYS_SCHED_YIELD, 0, 0, 0)
+            if cycle_counter() - now > contended_cycles:
+                # the yield handed the core to another runnable thread (OpenBLAS's spinning worker, say) until
+                # the next scheduler tick: yielding again would lose every job's share of this core to it
+                contended_until = cycle_counter() + CONTENDED_FOR * spin_cycles
         else:
             fetch_add(control, SLEEPERS, 1)  # a full fence: run() either sees us asleep or we see its job
             if load_acquire(control, SEQ) == seen:
@@ -181,7 +197,8 @@ class _Pool:
                 hz = _cycles_per_second()
                 for worker in range(WORKERS):
                     threading.Thread(target=serve, args=(control, worker, int(PAUSE_SECONDS * hz),
-                                                         int(SPIN_SECONDS * hz)), daemon=True,
+                                                         int(SPIN_SECONDS * hz), int(CONTENDED_SECONDS * hz)),
+                                     daemon=True,
                                      name=f"mark1-worker-{worker}").start()
                 self.control = control
         return self.control
