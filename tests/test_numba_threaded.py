@@ -187,3 +187,36 @@ def test_rbm_epoch_threaded_matches_serial_and_the_reference(persistent, k):
     for s, t, want in zip(serial, threaded, expected, strict=True):
         np.testing.assert_array_equal(t, s)   # the same arithmetic per row and block, whichever thread runs it
         np.testing.assert_allclose(t, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["sigmoid", "tanh", "relu", "sigmoid_backward", "tanh_backward", "relu_backward"])
+def test_chunks_follow_the_output_alignment_at_every_offset(op):
+    """The flat kernels start their chunks at out's 64-byte boundaries (elementwise._lead): inputs and outputs
+    at every float offset within a cache line, sizes either side of a chunk, serial and threaded, exact."""
+    from mark1.kernels.cpu.elementwise import CHUNK
+
+    rng = np.random.default_rng(5)
+    backward = op.endswith("_backward")
+    forward = op.removesuffix("_backward")
+    for n in (1, 17, CHUNK - 1, CHUNK + 3, 2 * CHUNK + 15):
+        for out_at, x_at in ((1, 0), (5, 3), (15, 15), (0, 7)):
+            x_buf, dy_buf, out_buf = (np.empty(n + 32, F32) for _ in range(3))
+            start = [(-buf.ctypes.data % 64) // 4 for buf in (x_buf, dy_buf, out_buf)]
+            x = x_buf[start[0] + x_at:][:n]
+            x[:] = rng.standard_normal(n) * 4
+            dy = dy_buf[start[1] + x_at:][:n]
+            dy[:] = rng.standard_normal(n)
+            out = out_buf[start[2] + out_at:][:n]
+            with m1.backend("numpy"):
+                y = m1.to_numpy(getattr(m1, forward)(x))
+                want = getattr(m1, op)(y, dy) if backward else y
+            args = (y, dy) if backward else (x,)
+
+            def run(args=args, out=out):
+                out[:] = np.nan
+                getattr(m1, op)(*args, out=out)
+                return out.copy()
+
+            serial, threaded = _both_variants(run)
+            np.testing.assert_array_equal(serial, threaded)
+            np.testing.assert_allclose(serial, want, rtol=1e-5, atol=1e-6, err_msg=f"{op} n={n} out+{out_at}")

@@ -42,6 +42,31 @@ def _forward_work(x, out, code) -> int:
 
 
 @jit_inline
+def _lead(out):
+    """Elements of out before its first 64-byte boundary (0-15 float32): chunk 0 takes those alone.
+
+    A vector store across two cache lines costs two: numpy allocates with 16-byte alignment, and a 2^16
+    relu into an output at +16 or +32 bytes took 5.5-5.8 us against 4.7-4.9 aligned (Xeon, two threads)."""
+    offset = np.int64(out.ctypes.data % np.uint64(64))  # (unsigned and signed together would make a float)
+    return ((64 - offset) % 64) // out.itemsize
+
+
+@jit_inline
+def _chunks(n, lead):
+    return 1 + cdiv(max(0, n - lead), CHUNK)
+
+
+@jit_inline
+def _chunk(c, lead, n):
+    """[lo, hi) of chunk c: chunk 0 is the first `lead` elements (up to out's first 64-byte boundary), each
+    later one CHUNK elements from there, so every full chunk's stores start on a cache line."""
+    if c == 0:
+        return 0, min(lead, n)
+    lo = lead + (c - 1) * CHUNK
+    return lo, min(n, lo + CHUNK)
+
+
+@jit_inline
 def _forward_span(x, out, code):
     """out[i] = act(x[i]) over two 1-D views of one length.
 
@@ -87,8 +112,9 @@ def _backward_span(y, dy, out, code):
 @per_dtype(lambda t: (readonly(t, 1, "C"), t[::1], int64), parallel=True, work=_forward_work)
 def _forward_flat(x, out, code):
     n = x.size
-    for c in prange((n + CHUNK - 1) // CHUNK):
-        lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
+    lead = _lead(out)
+    for c in prange(_chunks(n, lead)):
+        lo, hi = _chunk(c, lead, n)
         _forward_span(x[lo:hi], out[lo:hi], code)
 
 
@@ -101,8 +127,9 @@ def _forward_rows(x, out, code):
 @per_dtype(lambda t: (readonly(t, 1, "C"), readonly(t, 1, "C"), t[::1], int64), parallel=True)
 def _backward_flat(y, dy, out, code):
     n = y.size
-    for c in prange((n + CHUNK - 1) // CHUNK):
-        lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
+    lead = _lead(out)
+    for c in prange(_chunks(n, lead)):
+        lo, hi = _chunk(c, lead, n)
         _backward_span(y[lo:hi], dy[lo:hi], out[lo:hi], code)
 
 
@@ -123,8 +150,7 @@ X_TYPE = OUT_TYPE = None  # set per dtype in each task's copy (renamed): numba f
 def _forward_task(params, chunk):
     x = array_at(params, 0, X_TYPE)
     out = array_at(params, 3, OUT_TYPE)
-    lo = chunk * CHUNK
-    hi = min(x.shape[0], lo + CHUNK)
+    lo, hi = _chunk(chunk, slot_at(params, 7), x.shape[0])
     _forward_span(x[lo:hi], out[lo:hi], slot_at(params, 6))
 
 
@@ -132,8 +158,7 @@ def _backward_task(params, chunk):
     y = array_at(params, 0, X_TYPE)
     dy = array_at(params, 3, X_TYPE)
     out = array_at(params, 6, OUT_TYPE)
-    lo = chunk * CHUNK
-    hi = min(y.shape[0], lo + CHUNK)
+    lo, hi = _chunk(chunk, slot_at(params, 10), y.shape[0])
     _backward_span(y[lo:hi], dy[lo:hi], out[lo:hi], slot_at(params, 9))
 
 
@@ -155,21 +180,21 @@ def _task_addresses(func):
 
 @jit
 def _forward_pooled(x, out, code, control, task, threads):
-    params = np.empty(7, np.int64)
+    params = np.empty(8, np.int64)
     workers.put_array(params, 0, x)
     workers.put_array(params, 3, out)
-    params[6] = code
-    workers.run(control, task, params, cdiv(x.shape[0], CHUNK), threads)
+    params[6], params[7] = code, _lead(out)
+    workers.run(control, task, params, _chunks(x.shape[0], params[7]), threads)
 
 
 @jit
 def _backward_pooled(y, dy, out, code, control, task, threads):
-    params = np.empty(10, np.int64)
+    params = np.empty(11, np.int64)
     workers.put_array(params, 0, y)
     workers.put_array(params, 3, dy)
     workers.put_array(params, 6, out)
-    params[9] = code
-    workers.run(control, task, params, cdiv(y.shape[0], CHUNK), threads)
+    params[9], params[10] = code, _lead(out)
+    workers.run(control, task, params, _chunks(y.shape[0], params[10]), threads)
 
 
 def as_rows(x: np.ndarray) -> np.ndarray | None:
