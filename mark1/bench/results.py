@@ -7,7 +7,7 @@ Any program that writes this shape can be drawn by `mark1 bench report` (the GPU
     machine     slug of CPU model, core name, kernel path and core count (+ "_" + GPU name), e.g.
                 "amd-epyc-zen-5-avx512-2c" or
                 "intel-xeon-platinum-8480-sapphire-rapids-class-avx512-26c_nvidia-h100-80gb-hbm3" (older files:
-                "amd-epyc-2c", "intel-xeon-avx512-2c"); no hostname
+                "amd-epyc-2c"); no hostname
     created     ISO-8601 UTC time;  command: the argv list that produced it;  suite: "quick" | "full" | "custom"
     hardware    {cpu_model, cpu_count, memory_bytes, machine, gpu: null | {name, memory_bytes,
                  compute_capability, sms, clock_mhz, cuda_driver}}
