@@ -172,3 +172,35 @@ def test_pooled_gemm_packs_per_task_or_shared_alike(shape, monkeypatch):
             gemm_pooled.gemm_pooled(True, in_place, a, a, 0, b, y, 1, out, empty, 0, db if with_db else empty, 2)
             np.testing.assert_array_equal(out, expected)
             np.testing.assert_array_equal(db, expected_db if with_db else 0)
+
+
+def test_a_short_product_leaves_sleeping_workers_asleep_and_wakes_them_only_for_what_follows(monkeypatch):
+    """threads_for's wake rule, on a stand-in control block: below wake_below with every worker asleep the
+    product runs on the caller (0 threads); the sleepers are woken for later products unless they sleep
+    because another thread holds their core (CONTENDED_UNTIL ahead of the cycle counter)."""
+    if workers.WORKERS == 0:
+        pytest.skip("no workers on this machine")
+    from mark1.threads import kernel_threads
+
+    woken = []
+    monkeypatch.setattr(workers, "_wake", lambda control: woken.append(True))
+    control = np.zeros(workers.CONTROL_SIZE, np.int64)
+    monkeypatch.setattr(workers.POOL, "control", control)
+    threads = min(kernel_threads(), workers.WORKERS + 1)
+    expected = threads if threads > 1 else 0
+    assert workers.threads_for(100, 10, wake_below=1000) == expected    # awake: the usual answer
+    control[workers.SLEEPERS] = workers.WORKERS
+    assert workers.threads_for(100, 10, wake_below=1000) == 0 and woken == [True]   # idle sleepers: woken
+    control[workers.CONTENDED_UNTIL] = np.iinfo(np.int64).max
+    assert workers.threads_for(100, 10, wake_below=1000) == 0 and woken == [True]   # contended: left asleep
+    assert workers.threads_for(5000, 10, wake_below=1000) == expected   # long enough to wake them for
+    assert workers.threads_for(5, 10, wake_below=1000) == 0            # below the serial threshold anyway
+
+
+def test_gemm_thresholds_turn_the_wake_rule_off():
+    from mark1.kernels.cpu import gemm
+
+    before = gemm.WAKE_WORK
+    with gemm.thresholds(pooled_work=0):
+        assert gemm.WAKE_WORK == 0
+    assert gemm.WAKE_WORK == before > 0

@@ -73,7 +73,7 @@ def gemm(a, b, out, *, a2=None, a_code=IDENTITY, b2=None, b_code=IDENTITY, bias=
     in_place = kernels.reads_a_in_place(a, a_code, cols)
     ws = _workspace_for(depth, cols, out)
     small = work < kernels.POOLED_SERIAL_WORK and not PerDtype.always_threaded
-    threads = 0 if small else workers.threads_for(work, kernels.POOLED_SERIAL_WORK)
+    threads = 0 if small else workers.threads_for(work, kernels.POOLED_SERIAL_WORK, kernels.WAKE_WORK)
     if threads:
         gemm_pooled.gemm_pooled(fused, in_place, a, a2, a_code, b, b2, b_code, out, bias, act, colsum, threads, ws)
         return

@@ -61,6 +61,7 @@ NC_PANELS = PARAMS.nc_panels  # B panels of one chunk (kc x NC in L2)
 INPLACE_A_MAX_PANELS = PARAMS.inplace_a_max_panels  # op(a) is read unpacked up to this many B panels
 SERIAL_WORK = PARAMS.gemm_serial_work  # multiply-adds below which the packed GEMM runs on one thread
 POOLED_SERIAL_WORK = PARAMS.gemm_pooled_serial_work  # the same where it runs on mark1's workers
+WAKE_WORK = PARAMS.gemm_wake_work  # ... and wakes them when they sleep (params.GEMM_WAKE_WORK)
 
 
 def micro_tile(kc, a, b, t):
@@ -408,15 +409,16 @@ def thresholds(serial_work: int | None = None, pooled_work: int | None = None):
     """Tests: other GEMM size thresholds for the block's duration (serial_work=0 threads every product, on
     mark1's workers unless pooled_work says otherwise; pooled_work defaults to serial_work when that is given,
     so serial_work=1 << 62 keeps every product on one thread)."""
-    global SERIAL_WORK, POOLED_SERIAL_WORK
-    saved = SERIAL_WORK, POOLED_SERIAL_WORK
+    global SERIAL_WORK, POOLED_SERIAL_WORK, WAKE_WORK
+    saved = SERIAL_WORK, POOLED_SERIAL_WORK, WAKE_WORK
     SERIAL_WORK = saved[0] if serial_work is None else serial_work
     POOLED_SERIAL_WORK = pooled_work if pooled_work is not None else saved[1] if serial_work is None else serial_work
+    WAKE_WORK = 0  # a test's threads must not depend on whether the workers happen to sleep
     for kernel in PACKED_KERNELS.values():
         kernel.serial_below = SERIAL_WORK
     try:
         yield
     finally:
-        SERIAL_WORK, POOLED_SERIAL_WORK = saved
+        SERIAL_WORK, POOLED_SERIAL_WORK, WAKE_WORK = saved
         for kernel in PACKED_KERNELS.values():
             kernel.serial_below = SERIAL_WORK

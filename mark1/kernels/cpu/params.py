@@ -42,6 +42,13 @@ GEMM_SERIAL_WORK = 1 << 23
 # (0.5 M) 8.4 / 7.6, 128x64x64 8.9 / 7.1, 256x64x64 (1 M) 14.8 / 11.9, 64x256x64 21.6 / 18.2, 512x64x64 (2 M)
 # 27.5 / 19.0: threads pay off from about half a million multiply-adds.
 GEMM_POOLED_SERIAL_WORK = 1 << 19
+# ... but while every worker sleeps (idle for 250 us, or at once next to a spinning thread: workers.py), a
+# product below this runs on the caller alone: waking an idle vCPU's worker takes hundreds of us on a VM, it
+# arrives when the caller is nearly done, and the caller then waits for its chunk. Measured on the Xeon
+# after 1 ms idle (us, worker woken / one thread): 256x128x64 (2 M) 41 / 36-38, 256x256x64 70-71 / 63-64,
+# 256x256x128 (8 M) 120-128 / 120-123, 256x784x128 352-366 / 357-369, 1024x1024x256 1977 / 3548. Next to
+# OpenBLAS's spinning worker (its vCPU awake) the wake is quick: 256x784x128 246-275 us woken, 360 alone.
+GEMM_WAKE_WORK = 1 << 23
 # The RBM's whole-epoch kernel (rbm_epoch.py) runs on numba's threads from this much work per update,
 # (batch + 8) x n_visible x n_hidden: the products scale with the batch, the pass over W (momentum, step, the
 # transposed copy) costs about 8 rows' worth. Measured (2 vCPUs, ms per epoch serial / threaded): 784x500
@@ -66,6 +73,7 @@ class KernelParams:
     elementwise_serial_below: int  # elements below which an elementwise/row/update kernel runs on one thread
     pooled_serial_below: int  # the same for contiguous activations on mark1's workers
     gemm_pooled_serial_work: int  # multiply-adds below which the GEMM runs on one thread, on mark1's workers
+    gemm_wake_work: int       # ... and below which it does not wake sleeping workers
     gemm_self_pack_bytes: int  # packed op(b) up to this size: each worker packs its own copy (gemm_pooled.py)
     rbm_parallel_work: int    # (batch + 8) x n_visible x n_hidden from which the RBM epoch runs threaded
     source: str               # why this table row (detected or forced)
@@ -98,6 +106,7 @@ def table_row(isa: str, facts: CpuFacts, source: str) -> KernelParams:
                         gemm_serial_work=GEMM_SERIAL_WORK,
                         elementwise_serial_below=ELEMENTWISE_SERIAL_BELOW,
                         pooled_serial_below=POOLED_SERIAL_BELOW, gemm_pooled_serial_work=GEMM_POOLED_SERIAL_WORK,
+                        gemm_wake_work=GEMM_WAKE_WORK,
                         gemm_self_pack_bytes=int(l2) // 16, rbm_parallel_work=RBM_PARALLEL_WORK,
                         source=source)
 

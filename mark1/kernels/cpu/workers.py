@@ -58,14 +58,14 @@ PAUSE_SECONDS = 3e-6
 # m1.matmul and numpy.matmul alternating, the worker got 2 of 113 ticks of CPU and m1.matmul ran at one
 # thread's speed (1.65-1.74x its time alone, 256x784 . 784x128 on the Xeon). So a yield that returns
 # CONTENDED_SECONDS late makes the worker sleep as soon as it is idle, for the next CONTENDED_FOR spin
-# periods: woken by the next job's futex call it gets its share of the core (1.15-1.2x alone). Not shorter:
+# periods: woken by the next job's futex call it gets its share of the core (1.15-1.3x alone). Not shorter:
 # at 20 us yields inside a training step (numba's TBB workers, the caller sharing the core) counted as
 # contended and the step lost 3-5% to wake-ups; a hand-off to a non-yielding spinner lasts until a tick.
 CONTENDED_SECONDS = 500e-6
 CONTENDED_FOR = 40  # spin periods (10 ms)
 # control block slots, one 64-byte line each (int64 indices)
-SEQ, CLAIM, DONE, TASK, PARAMS, LIMIT, SLEEPERS, BUSY, SYSCALL = (8 * k for k in range(9))
-CONTROL_SIZE = 8 * 9
+SEQ, CLAIM, DONE, TASK, PARAMS, LIMIT, SLEEPERS, BUSY, SYSCALL, CONTENDED_UNTIL = (8 * k for k in range(10))
+CONTROL_SIZE = 8 * 10
 # the claim word: the job's sequence number (low 23 bits), the next chunk from the front (lo) and the end of
 # the chunks not yet taken from the back (hi): 23 + 20 + 20 bits
 CHUNK_BITS, SEQ_SHIFT = 20, 40
@@ -125,6 +125,7 @@ def serve(control, worker, pause_cycles, spin_cycles, contended_cycles):
                 # the yield handed the core to another runnable thread (OpenBLAS's spinning worker, say) until
                 # the next scheduler tick: yielding again would lose every job's share of this core to it
                 contended_until = cycle_counter() + CONTENDED_FOR * spin_cycles
+                store_seq_cst(control, CONTENDED_UNTIL, contended_until)  # threads_for reads it
         else:
             fetch_add(control, SLEEPERS, 1)  # a full fence: run() either sees us asleep or we see its job
             if load_acquire(control, SEQ) == seen:
@@ -163,6 +164,12 @@ def run(control, task, params, count, threads):
 
 
 @jit
+def _wake(control):
+    """Wake the sleeping workers without giving them a job: they spin for the jobs that follow."""
+    call_syscall(control[SYSCALL], SYS_FUTEX, control.ctypes.data + SEQ * 8, FUTEX_WAKE_PRIVATE, 1 << 30)
+
+
+@jit
 def _read_cycles():
     return cycle_counter()
 
@@ -173,12 +180,23 @@ AVAILABLE = sys.platform.startswith("linux") and platform.machine() in ("x86_64"
 WORKERS = max(0, min(numba.config.NUMBA_NUM_THREADS, cpu_count()) - 1)
 
 
-def threads_for(work: int, serial_below: int) -> int:
+def threads_for(work: int, serial_below: int, wake_below: int = 0) -> int:
     """Threads a pooled kernel of this much work should use now, 0 where it should not use the workers:
-    none here, work below its threshold (unless tests force threads: _jit.threaded_kernels), or one thread
-    set (m1.set_num_threads). Capped by the workers there are."""
-    if not AVAILABLE or (work < serial_below and not PerDtype.always_threaded):
+    none here, work below its threshold (unless tests force threads: _jit.threaded_kernels), below
+    `wake_below` while every worker sleeps (a worker woken for it would arrive too late to pay for its
+    wake-up: it is woken for the products that follow instead, unless it sleeps because another thread
+    wants its core), or one thread set (m1.set_num_threads).
+    Capped by the workers there are."""
+    if not AVAILABLE:
         return 0
+    if not PerDtype.always_threaded:
+        if work < serial_below:
+            return 0
+        control = POOL.control
+        if work < wake_below and control is not None and control[SLEEPERS] >= WORKERS:
+            if control[CONTENDED_UNTIL] < _read_cycles():  # asleep for want of work, not of a core
+                _wake(control)  # for the products that follow: this one runs on the caller
+            return 0
     threads = min(kernel_threads(), WORKERS + 1)
     return threads if threads > 1 else 0
 
