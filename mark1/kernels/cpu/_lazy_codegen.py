@@ -23,6 +23,7 @@ import os
 
 _HELPERS: set[str] = set()  # qualnames of the functions registered by jit_internal
 _PENDING = "_mark1_pending"  # attribute set on a library that has no machine code yet
+_LAZY = "_mark1_lazy"  # attribute caching _is_lazy_helper's answer
 _ENTRY_PREFIXES = ("cpython.", "cfunc.")
 _envs: dict = {}  # environment globals of pending libraries, set once they have machine code
 _installed = False
@@ -39,12 +40,13 @@ def is_pending(library) -> bool:
 
 
 def _is_lazy_helper(library) -> bool:
-    if library.name not in _HELPERS or getattr(library, "_compiled_object", None) is not None:
-        return False  # not ours, or loaded from object code already (cheap to add as it is)
-    for fn in library._final_module.functions:
-        if not fn.is_declaration and fn.name.startswith(_ENTRY_PREFIXES):
-            return False
-    return True
+    """Decided once per library (both patched steps ask; the scan walks every function of the module)."""
+    lazy = getattr(library, _LAZY, None)
+    if lazy is None:
+        lazy = library.name in _HELPERS and getattr(library, "_compiled_object", None) is None and not any(
+            not fn.is_declaration and fn.name.startswith(_ENTRY_PREFIXES) for fn in library._final_module.functions)
+        setattr(library, _LAZY, lazy)  # (not ours, or loaded from object code already: compiled as numba does)
+    return lazy
 
 
 def _defines(library, name: str) -> bool:
@@ -95,7 +97,9 @@ def install() -> bool:
             if not is_pending(self):
                 return
             setattr(self, _PENDING, False)
+            setattr(self, _LAZY, False)
             self._finalized = False
+            optimize(self)  # the module optimisation the lazy finalisation skipped, then as numba goes on
             finalize(self)
             engine = self._codegen._engine
             for name in [n for n in _envs if engine.get_global_value_address(n)]:

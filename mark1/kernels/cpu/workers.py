@@ -135,6 +135,12 @@ def serve(control, worker, pause_cycles, spin_cycles, contended_cycles):
 
 
 @jit
+def _wake(control):
+    """Wake every sleeping worker (run() for its job; threads_for without one: they spin for the jobs that follow)."""
+    call_syscall(control[SYSCALL], SYS_FUTEX, control.ctypes.data + SEQ * 8, FUTEX_WAKE_PRIVATE, 1 << 30)
+
+
+@jit
 def run(control, task, params, count, threads):
     """Run task(address of params, c) for c in range(count) on this thread and up to threads - 1 workers;
     returns when every chunk is done. Falls back to this thread alone when the pool is already running a job.
@@ -156,17 +162,11 @@ def run(control, task, params, count, threads):
     store_seq_cst(control, CLAIM, ((seq & SEQ_MASK) << SEQ_SHIFT) | count)  # lo = 0, hi = count
     store_seq_cst(control, SEQ, seq)  # publishes the job (a full fence before reading SLEEPERS)
     if load_acquire(control, SLEEPERS) > 0:
-        call_syscall(control[SYSCALL], SYS_FUTEX, control.ctypes.data + SEQ * 8, FUTEX_WAKE_PRIVATE, 1 << 30)
+        _wake(control)
     _claim_and_run(control, seq, True)
     while load_acquire(control, DONE) < count:
         cpu_pause()
     store_seq_cst(control, BUSY, 0)
-
-
-@jit
-def _wake(control):
-    """Wake the sleeping workers without giving them a job: they spin for the jobs that follow."""
-    call_syscall(control[SYSCALL], SYS_FUTEX, control.ctypes.data + SEQ * 8, FUTEX_WAKE_PRIVATE, 1 << 30)
 
 
 @jit
